@@ -49,14 +49,17 @@ def image_grid(
     cell_inches: float = 1.0,
     suptitle: str | None = None,
     cmap: str = "gray",
+    value_range: tuple[float, float] | None = None,
 ) -> plt.Figure:
-    """A grid of images without axes; grayscale images use ``cmap``."""
+    """A grid of images without axes; grayscale images use ``cmap`` over ``value_range``
+    (default: each image's own range)."""
+    vmin, vmax = value_range or (None, None)
     nrows = max(1, -(-len(images) // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * cell_inches, nrows * cell_inches + 0.4 * bool(suptitle)), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, (ax, image) in enumerate(zip(axes.flat, images)):
-        ax.imshow(image, cmap=cmap if np.ndim(image) == 2 else None, interpolation="nearest")
+        ax.imshow(image, cmap=cmap if np.ndim(image) == 2 else None, vmin=vmin, vmax=vmax, interpolation="nearest")
         if titles:
             ax.set_title(titles[i], fontsize=6)
     if suptitle:
