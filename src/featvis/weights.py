@@ -43,5 +43,5 @@ def filter_grid(model: nn.Module, input_shape: tuple[int, ...], title: str, cell
     images = filter_images(conv.weight)
     ncols = int(np.ceil(np.sqrt(len(images))))
     kh, kw = conv.kernel_size
-    suptitle = f"{title}: {len(images)} first-layer filters ({name}, {kh}x{kw}x{conv.in_channels})"
+    suptitle = f"{title}\n{len(images)} first-layer filters\n({name}, {kh}x{kw}x{conv.in_channels})"
     return image_grid(images, ncols, cell_inches=cell_inches, suptitle=suptitle, value_range=(0.0, 1.0))
