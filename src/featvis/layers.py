@@ -40,7 +40,7 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> pd.DataFrame:
     fields = receptive_fields(model, input_shape, ran)
     rows = []
     for name in ran:
-        field = fields[name]
+        field = fields[name].nominal if fields[name] is not None else None
         rows.append({
             "layer": name,
             "type": type(modules[name]).__name__,
