@@ -51,6 +51,14 @@ def gradient_box(model, layer, shape, y, x):
     return rows.min().item(), rows.max().item() + 1, cols.min().item(), cols.max().item() + 1
 
 
+def output_size(model, layer, shape):
+    store = {}
+    handle = dict(model.named_modules())[layer].register_forward_hook(lambda m, i, o: store.update(o=o))
+    model(torch.zeros(shape, dtype=next(model.parameters()).dtype))
+    handle.remove()
+    return store["o"].shape[-2:]
+
+
 def same_box(box, reference):
     y0, y1, x0, x1 = box
     return (y1 <= y0 or x1 <= x0) if reference is None else box == reference
@@ -74,11 +82,7 @@ def test_fields_equal_gradient_support_on_hand_built_net():
     fields = ReceptiveFields(model, shape, LAYERS)
     reference = smooth_copy(model)
     for layer in LAYERS:
-        store = {}
-        handle = dict(model.named_modules())[layer].register_forward_hook(lambda m, i, o: store.update(o=o))
-        model(torch.zeros(shape, dtype=torch.float64))
-        handle.remove()
-        height, width = store["o"].shape[-2:]
+        height, width = output_size(model, layer, shape)
         for y, x in [(0, 0), (height // 2, width // 3), (height - 1, width - 1)]:
             box = fields.box(layer, y, x)
             assert same_box(box, gradient_box(reference, layer, shape, y, x)), (layer, y, x)
@@ -96,11 +100,7 @@ def test_efficientnet_lite0_fields_match_gradient(lite0, layer):
     try:
         shape = (1, 3, 64, 64)
         fields = ReceptiveFields(model, shape, [layer])
-        store = {}
-        handle = dict(model.named_modules())[layer].register_forward_hook(lambda m, i, o: store.update(o=o))
-        model(torch.zeros(shape, dtype=torch.float64))
-        handle.remove()
-        height, width = store["o"].shape[-2:]
+        height, width = output_size(model, layer, shape)
         for y, x in [(0, 0), (height // 2, width // 2), (height - 1, width - 1)]:
             assert fields.box(layer, y, x) == gradient_box(model, layer, shape, y, x)
     finally:
