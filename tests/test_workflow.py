@@ -57,6 +57,15 @@ def test_plotting_parameter_reruns_only_plots(run, tmp_path):
     assert planned_rules(result) == {"filters", "all"}
 
 
+def test_html_report(run, tmp_path):
+    workdir, config = run
+    report = tmp_path / "report.html"
+    result = snakemake(workdir, config, "--report", str(report))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    text = report.read_text()
+    assert "First-layer filters" in text and "filters.png" in text
+
+
 def test_forceall_rewrites_identical_bytes(run):
     workdir, config = run
     before = {p: (sha256_file(p), p.stat().st_mtime_ns) for p in outputs(workdir)}
