@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -83,24 +84,62 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.model, args.length, args.threads)))
         return
-    rows = {}
-    for mode in ("forward", "head_weights", "stage"):
-        cmd = [sys.executable, __file__, "--worker", mode, "--model", args.model, "--length", str(args.length),
-               "--threads", str(args.threads)]
-        done = subprocess.run(cmd, check=True, capture_output=True, text=True)
-        rows[mode] = json.loads(done.stdout.strip().splitlines()[-1])
-        print(mode, rows[mode], file=sys.stderr)
-    write_report(rows, args)
+    tables = {}
+    for allocator, env in ALLOCATORS.items():
+        rows = {}
+        for mode in ("forward", "head_weights", "stage"):
+            cmd = [sys.executable, __file__, "--worker", mode, "--model", args.model, "--length", str(args.length),
+                   "--threads", str(args.threads)]
+            done = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, **env})
+            rows[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+            print(allocator, mode, rows[mode], file=sys.stderr)
+        tables[allocator] = rows
+    write_report(tables, args)
 
 
-def write_report(rows: dict, args: argparse.Namespace) -> None:
-    base = rows["forward"]
+# glibc raises its mmap threshold (up to 32 MiB) after large frees, so later mid-sized
+# temporaries land on the heap and fragment it; the peak then depends on allocation order.
+# A fixed threshold returns every large temporary to the OS on free: a steadier comparison.
+ALLOCATORS = {
+    "glibc defaults": {},
+    "glibc, fixed mmap threshold (MALLOC_MMAP_THRESHOLD_=131072)": {"MALLOC_MMAP_THRESHOLD_": "131072"},
+}
+
+
+def write_report(tables: dict, args: argparse.Namespace) -> None:
     lines = [
         "# Protein attention memory (CPU)",
         "",
         f"Random-weight `{args.model}` architecture, one random {args.length}-residue sequence, "
-        f"{args.threads} threads, each variant in a fresh process. Python {platform.python_version()}.",
-        "Produced by `python benchmarks/protein_memory.py`.",
+        f"{args.threads} threads, each variant in a fresh process. Python {platform.python_version()}, "
+        "torch " + torch_version() + ".",
+        "Produced by `python benchmarks/protein_memory.py`. Times are wall-clock on a shared machine (noisy).",
+        "",
+    ]
+    for allocator, rows in tables.items():
+        lines += _table(allocator, rows)
+    lines += [
+        "The pass peak is VmHWM after resetting it (`/proc/self/clear_refs`) once the model is built, so "
+        "it counts the weights plus what the pass allocates; ru_maxrss is the whole process including "
+        "building the model. The CUDA build of torch adds about 0.5 GiB of libraries to every process.",
+        "",
+    ]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+def _table(allocator: str, rows: dict) -> list[str]:
+    base = rows["forward"]
+    lines = [
+        f"## {allocator}",
         "",
         "| variant | RSS after model built (GiB) | peak RSS during the pass (GiB) | ratio to plain forward | "
         "process peak, ru_maxrss (GiB) | pass time (s) |",
@@ -123,15 +162,8 @@ def write_report(rows: dict, args: argparse.Namespace) -> None:
         f"Stage / plain forward: **{stage:.3f}** (target <= 1.10). "
         f"All-heads call / plain forward: **{heads:.3f}**.",
         "",
-        "The pass peak is VmHWM after resetting it (`/proc/self/clear_refs`) once the model is built, so "
-        "it counts the weights plus what the pass allocates; ru_maxrss is the whole process including "
-        "building the model.",
-        "",
     ]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    return lines
 
 
 if __name__ == "__main__":

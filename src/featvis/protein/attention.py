@@ -103,11 +103,16 @@ class _Accumulator:
         # Rollout: residual connection as identity, rows renormalised.
         mixed = 0.5 * mean + 0.5 * torch.eye(mean.shape[0])
         self.rollout = (mixed / mixed.sum(-1, keepdim=True)) @ self.rollout
-        for h in range(heads.shape[0]):  # one head at a time: (L, L) temporaries only
-            corrected = apc(symmetrize(heads[h, 1:-1, 1:-1]))
-            self.apc += corrected
-            if self.contact is not None:
-                self.contact += self.lm.contact_weight[self.layer, h] * corrected
+        # Symmetrized APC summed over heads without a per-head (L, L) map: for S = A + A^T
+        # with row sums r and total t, apc(S) = S - r r^T / t, and sums of S are linear.
+        inner = heads[:, 1:-1, 1:-1]
+        r = inner.sum(2) + inner.sum(1)  # (H, L): row sums of each symmetrized head
+        t = 2 * inner.sum((1, 2))  # (H,)
+        self.apc += heads.shape[0] * symmetrize(mean[1:-1, 1:-1]) - (r.T / t) @ r
+        if self.contact is not None:
+            w = self.lm.contact_weight[self.layer].to(heads)
+            weighted = torch.einsum("h,hij->ij", w, inner)
+            self.contact += symmetrize(weighted) - (r.T * (w / t)) @ r
 
     def summary(self, log_probs: torch.Tensor) -> AttentionSummary:
         layers = max(self.layer, 1)
