@@ -63,8 +63,13 @@ def worker(mode: str, model_name: str, length: int, threads: int) -> dict:
         else:
             raise ValueError(mode)
     seconds = time.perf_counter() - start
-    return {"mode": mode, "after_load": after_load, "pass_peak": _vm("VmHWM"), "seconds": seconds,
-            "process_peak_ru": _ru_maxrss()}
+    return {
+        "mode": mode,
+        "after_load": after_load,
+        "pass_peak": _vm("VmHWM"),
+        "seconds": seconds,
+        "process_peak_ru": _ru_maxrss(),
+    }
 
 
 def _ru_maxrss() -> int:
@@ -88,8 +93,18 @@ def main() -> None:
     for allocator, env in ALLOCATORS.items():
         rows = {}
         for mode in ("forward", "head_weights", "stage"):
-            cmd = [sys.executable, __file__, "--worker", mode, "--model", args.model, "--length", str(args.length),
-                   "--threads", str(args.threads)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                mode,
+                "--model",
+                args.model,
+                "--length",
+                str(args.length),
+                "--threads",
+                str(args.threads),
+            ]
             done = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, **env})
             rows[mode] = json.loads(done.stdout.strip().splitlines()[-1])
             print(allocator, mode, rows[mode], file=sys.stderr)
@@ -113,7 +128,8 @@ def write_report(tables: dict, args: argparse.Namespace) -> None:
         f"Random-weight `{args.model}` architecture, one random {args.length}-residue sequence, "
         f"{args.threads} threads, each variant in a fresh process. Python {platform.python_version()}, "
         "torch " + torch_version() + ".",
-        "Produced by `python benchmarks/protein_memory.py`. Times are wall-clock on a shared machine (noisy).",
+        "Produced by `python benchmarks/protein_memory.py`. "
+        "Times are wall-clock on a shared machine (noisy).",
         "",
     ]
     for allocator, rows in tables.items():
@@ -153,7 +169,8 @@ def _table(allocator: str, rows: dict) -> list[str]:
     for mode, row in rows.items():
         lines.append(
             f"| {labels[mode]} | {row['after_load'] / GIB:.2f} | {row['pass_peak'] / GIB:.2f} | "
-            f"{row['pass_peak'] / base['pass_peak']:.3f} | {row['process_peak_ru'] / GIB:.2f} | {row['seconds']:.1f} |"
+            f"{row['pass_peak'] / base['pass_peak']:.3f} | {row['process_peak_ru'] / GIB:.2f} | "
+            f"{row['seconds']:.1f} |"
         )
     stage = rows["stage"]["pass_peak"] / base["pass_peak"]
     heads = rows["head_weights"]["pass_peak"] / base["pass_peak"]

@@ -21,9 +21,16 @@ def test_missing_checkpoint_names_the_file(tmp_path, monkeypatch):
 
 def _save_checkpoint(lm, path, with_regression):
     """Write a fair-esm style checkpoint (v2 layout) of a random model."""
-    state = {f"encoder.sentence_encoder.{k}": v for k, v in lm.module.state_dict().items() if "contact_head" not in k}
-    cfg = {"model": argparse.Namespace(encoder_layers=6, encoder_embed_dim=320, encoder_attention_heads=20,
-                                       token_dropout=True)}
+    state = {
+        f"encoder.sentence_encoder.{k}": v
+        for k, v in lm.module.state_dict().items()
+        if "contact_head" not in k
+    }
+    cfg = {
+        "model": argparse.Namespace(
+            encoder_layers=6, encoder_embed_dim=320, encoder_attention_heads=20, token_dropout=True
+        )
+    }
     torch.save({"model": state, "cfg": cfg}, path)
     if with_regression:
         regression = {k: v for k, v in lm.module.state_dict().items() if "contact_head" in k}
@@ -43,11 +50,14 @@ def test_local_checkpoint_roundtrip(tiny_esm, tmp_path, with_regression, sequenc
 
 def test_antiberty_real_weights_predict_antibody_residues():
     lm = load_protein_model("antiberty")
-    heavy = "EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTAYLQMNSLRAEDTAVYYCSRWGGDGFYAMDYWGQGTLVTVSS"
+    heavy = (
+        "EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTAYLQMNSLRAEDTAV"
+        "YYCSRWGGDGFYAMDYWGQGTLVTVSS"
+    )
     s = summarize_window(lm, heavy)
     assert s.importance_mean.shape == (8, len(heavy))
     # Trained weights recover most framework residues of a human antibody from context.
     predicted = "".join("ACDEFGHIKLMNPQRSTVWY"[i] for i in s.log_probs.argmax(1))
-    agreement = np.mean([p == c for p, c in zip(predicted, heavy)])
+    agreement = np.mean([p == c for p, c in zip(predicted, heavy, strict=True)])
     assert agreement > 0.8
     assert "antibod" in lm.training_note

@@ -22,7 +22,7 @@ def test_variant_applies_at_the_right_position():
     variant = parse_variant("p.Glu4Trp")
     mutated = variant.apply(seq)
     assert mutated == "ACDWFGHIK"
-    assert [i for i, (x, y) in enumerate(zip(seq, mutated)) if x != y] == [3]
+    assert [i for i, (x, y) in enumerate(zip(seq, mutated, strict=True)) if x != y] == [3]
 
 
 def test_letters_outside_the_alphabet_are_named():

@@ -81,8 +81,15 @@ def test_viewer_is_self_contained(helix_pdb):
     residues = read_residues(helix_pdb)
     mapping = match_residues(residues, SEQ)
     values = np.linspace(0, 2, len(SEQ))
-    page = viewer_html(residues=residues, mapping=mapping, tracks={"wild type": (values, False, "n")},
-                       variant_index=4, variant_label="Y5A", title="t", reading="r")
+    page = viewer_html(
+        residues=residues,
+        mapping=mapping,
+        tracks={"wild type": (values, False, "n")},
+        variant_index=4,
+        variant_label="Y5A",
+        title="t",
+        reading="r",
+    )
     assert not re.search(r"<script[^>]+src=", page)
     assert "http://" not in page and "https://" not in page
     data = json.loads(re.search(r"const DATA = (\{.*?\});\n", page).group(1))

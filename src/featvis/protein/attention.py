@@ -178,7 +178,9 @@ def tile_windows(length: int, window: int, overlap: int) -> list[tuple[int, int]
     return [(s, s + window) for s in starts]
 
 
-def summarize(lm: ProteinLM, sequence: str, window: int | None = None, overlap: int = 256) -> AttentionSummary:
+def summarize(
+    lm: ProteinLM, sequence: str, window: int | None = None, overlap: int = 256
+) -> AttentionSummary:
     """Attention summary of ``sequence``, tiled when it exceeds the model's limit.
 
     Where windows overlap, per-residue values are averaged over the windows that hold
@@ -189,7 +191,9 @@ def summarize(lm: ProteinLM, sequence: str, window: int | None = None, overlap: 
     tiles = tile_windows(len(sequence), window, min(overlap, window - 1))
     if len(tiles) == 1:
         return summarize_window(lm, sequence)
-    return merge_tiles([(start, summarize_window(lm, sequence[start:end])) for start, end in tiles], len(sequence))
+    return merge_tiles(
+        [(start, summarize_window(lm, sequence[start:end])) for start, end in tiles], len(sequence)
+    )
 
 
 def merge_tiles(parts: list[tuple[int, AttentionSummary]], length: int) -> AttentionSummary:

@@ -16,13 +16,22 @@ from featvis.protein.sequences import AMINO_ACIDS, Domain, Variant
 
 _DOMAIN_COLOURS = ["#8dd3c7", "#fdb462", "#bebada", "#fb8072", "#80b1d3", "#b3de69", "#fccde5", "#d9d9d9"]
 # Residue colours by chemistry (hydrophobic, polar, positive, negative, special).
-_AA_COLOURS = {**dict.fromkeys("AVLIMFWC", "#1b9e77"), **dict.fromkeys("STNQYH", "#7570b3"),
-               **dict.fromkeys("KR", "#2166ac"), **dict.fromkeys("DE", "#d6604d"), **dict.fromkeys("GP", "#e6ab02")}
+_AA_COLOURS = {
+    **dict.fromkeys("AVLIMFWC", "#1b9e77"),
+    **dict.fromkeys("STNQYH", "#7570b3"),
+    **dict.fromkeys("KR", "#2166ac"),
+    **dict.fromkeys("DE", "#d6604d"),
+    **dict.fromkeys("GP", "#e6ab02"),
+}
 
 
 def _heading(fig: plt.Figure, title: str, reading: str) -> None:
-    fig.suptitle(title, fontsize=11, x=0.01, ha="left", y=0.995)
-    fig.text(0.01, 0.955, reading, fontsize=8.5, ha="left", va="top", style="italic", color="#333333")
+    """Title and its one-line reading, placed in inches from the top so they never overlap."""
+    height = fig.get_figheight()
+    fig.text(0.01, 1 - 0.08 / height, title, fontsize=11, ha="left", va="top")
+    fig.text(
+        0.01, 1 - 0.34 / height, reading, fontsize=8.5, ha="left", va="top", style="italic", color="#333333"
+    )
 
 
 def _domain_track(ax: plt.Axes, domains: list[Domain], length: int) -> None:
@@ -30,7 +39,9 @@ def _domain_track(ax: plt.Axes, domains: list[Domain], length: int) -> None:
     ax.set_ylim(0, 1)
     ax.set_yticks([])
     for k, d in enumerate(domains):
-        ax.add_patch(Rectangle((d.start - 0.5, 0), d.end - d.start + 1, 1, color=_DOMAIN_COLOURS[k % 8], lw=0))
+        ax.add_patch(
+            Rectangle((d.start - 0.5, 0), d.end - d.start + 1, 1, color=_DOMAIN_COLOURS[k % 8], lw=0)
+        )
         ax.text((d.start + d.end) / 2, 0.5, d.name, ha="center", va="center", fontsize=7, clip_on=True)
     ax.set_ylabel("domains", rotation=0, ha="right", va="center", fontsize=8)
 
@@ -40,8 +51,15 @@ def _mark(ax: plt.Axes, variant: Variant | None, label: bool = False) -> None:
         return
     ax.axvline(variant.position, color="#00a000", lw=1.2, ls="--")
     if label:
-        ax.annotate(f"variant {variant.label}", (variant.position, 1.0), xycoords=("data", "axes fraction"),
-                    xytext=(3, 2), textcoords="offset points", fontsize=8, color="#006400")
+        ax.annotate(
+            f"variant {variant.label}",
+            (variant.position, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, 2),
+            textcoords="offset points",
+            fontsize=8,
+            color="#006400",
+        )
 
 
 def importance_overview(
@@ -51,11 +69,26 @@ def importance_overview(
     layers, length = per_layer.shape
     overall = per_layer.mean(0)
     fig = plt.figure(figsize=(min(24, max(9, length * 0.07)), 5.6))
-    grid = fig.add_gridspec(3, 2, height_ratios=[3, 1.6, 0.45], width_ratios=[60, 1], hspace=0.12, wspace=0.02,
-                            top=0.86, bottom=0.09, left=0.08, right=0.95)
+    grid = fig.add_gridspec(
+        3,
+        2,
+        height_ratios=[3, 1.6, 0.45],
+        width_ratios=[60, 1],
+        hspace=0.12,
+        wspace=0.02,
+        top=0.86,
+        bottom=0.09,
+        left=0.08,
+        right=0.95,
+    )
     ax = fig.add_subplot(grid[0, 0])
-    image = ax.imshow(per_layer, aspect="auto", cmap="Oranges", interpolation="nearest",
-                      extent=(0.5, length + 0.5, layers + 0.5, 0.5))
+    image = ax.imshow(
+        per_layer,
+        aspect="auto",
+        cmap="Oranges",
+        interpolation="nearest",
+        extent=(0.5, length + 0.5, layers + 0.5, 0.5),
+    )
     ax.set_ylabel("model layer\n(1 = first)")
     ax.set_xticklabels([])
     _mark(ax, variant, label=True)
@@ -69,8 +102,12 @@ def importance_overview(
     dom = fig.add_subplot(grid[2, 0], sharex=ax)
     _domain_track(dom, domains, length)
     dom.set_xlabel("residue position")
-    _heading(fig, title, "Darker means the model relies more on that residue when reading the protein; "
-                         "1.0 on the lower panel is an average residue.")
+    _heading(
+        fig,
+        title,
+        "Darker means the model relies more on that residue when reading the protein; "
+        "1.0 on the lower panel is an average residue.",
+    )
     return fig
 
 
@@ -89,16 +126,19 @@ def neighbourhood(
     ax.set_xticks(pos + 1, [f"{sequence[i]}\n{i + 1}" for i in pos], fontsize=7)
     ax.set_ylabel("importance score")
     ax.legend(fontsize=8, frameon=False, loc="upper right")
-    _heading(fig, title, f"Residues within {window} positions of {variant.label}; the shaded column is the "
-                         "changed residue.")
+    _heading(
+        fig,
+        title,
+        f"Residues within {window} positions of {variant.label}; the shaded column is the changed residue.",
+    )
     return fig
 
 
 def pair_maps(wild: np.ndarray, mutant: np.ndarray, variant: Variant, title: str, what: str) -> plt.Figure:
     """Wild-type and variant residue-pair maps side by side, with their difference."""
     diff = mutant - wild
-    fig, axes = plt.subplots(1, 3, figsize=(15, 5.3))
-    fig.subplots_adjust(top=0.8, wspace=0.3, left=0.05, right=0.97)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.3))
+    fig.subplots_adjust(top=0.8, wspace=0.45, left=0.05, right=0.95)
     high = np.nanpercentile(np.concatenate([wild.ravel(), mutant.ravel()]), 99)
     low = min(0.0, np.nanpercentile(np.concatenate([wild.ravel(), mutant.ravel()]), 1))
     n = wild.shape[0]
@@ -108,7 +148,9 @@ def pair_maps(wild: np.ndarray, mutant: np.ndarray, variant: Variant, title: str
         ax.set_title(name, fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046, label="importance score")
     bound = float(np.nanmax(np.abs(diff))) or 1.0
-    im = axes[2].imshow(diff, cmap="RdBu_r", norm=TwoSlopeNorm(0, -bound, bound), interpolation="nearest", extent=extent)
+    im = axes[2].imshow(
+        diff, cmap="RdBu_r", norm=TwoSlopeNorm(0, -bound, bound), interpolation="nearest", extent=extent
+    )
     axes[2].set_title("variant minus wild type", fontsize=9)
     fig.colorbar(im, ax=axes[2], fraction=0.046, label="change in importance score")
     for ax in axes:
@@ -116,31 +158,49 @@ def pair_maps(wild: np.ndarray, mutant: np.ndarray, variant: Variant, title: str
         ax.set_ylabel("residue position (uses)")
         ax.axvline(variant.position, color="#00a000", lw=0.6, ls="--")
         ax.axhline(variant.position, color="#00a000", lw=0.6, ls="--")
-    _heading(fig, title, f"How strongly each residue draws on each other residue ({what}); on the right, red "
-                         "pairs gain and blue pairs lose importance with the variant.")
+    _heading(
+        fig,
+        title,
+        f"How strongly each residue draws on each other residue ({what}); on the right, red "
+        "pairs gain and blue pairs lose importance with the variant.",
+    )
     return fig
 
 
-def importance_change(delta: np.ndarray, domains: list[Domain], variant: Variant, top: list[int], title: str) -> plt.Figure:
+def importance_change(
+    delta: np.ndarray, domains: list[Domain], variant: Variant, top: list[int], title: str
+) -> plt.Figure:
     """Change in each residue's importance score (variant minus wild type) along the sequence."""
     n = len(delta)
     fig = plt.figure(figsize=(min(24, max(9, n * 0.07)), 3.8))
-    grid = fig.add_gridspec(2, 1, height_ratios=[4, 0.6], hspace=0.1, top=0.8, bottom=0.13, left=0.08, right=0.98)
+    grid = fig.add_gridspec(
+        2, 1, height_ratios=[4, 0.6], hspace=0.1, top=0.8, bottom=0.13, left=0.1, right=0.98
+    )
     ax = fig.add_subplot(grid[0])
     colours = np.where(delta >= 0, "#b2182b", "#2166ac")
     ax.bar(np.arange(1, n + 1), delta, width=1.0, color=colours)
     ax.axhline(0, color="#333333", lw=0.6)
     for i in top[:5]:
-        ax.annotate(str(i + 1), (i + 1, delta[i]), fontsize=6.5, ha="center",
-                    xytext=(0, 3 if delta[i] >= 0 else -9), textcoords="offset points")
+        ax.annotate(
+            str(i + 1),
+            (i + 1, delta[i]),
+            fontsize=6.5,
+            ha="center",
+            xytext=(0, 3 if delta[i] >= 0 else -9),
+            textcoords="offset points",
+        )
     _mark(ax, variant, label=True)
     ax.set_ylabel("change in\nimportance score")
     ax.tick_params(labelbottom=False)
     dom = fig.add_subplot(grid[1], sharex=ax)
     _domain_track(dom, domains, n)
     dom.set_xlabel("residue position")
-    _heading(fig, title, "Red residues matter more to the model with the variant, blue ones less; the five "
-                         "largest changes are numbered.")
+    _heading(
+        fig,
+        title,
+        "Red residues matter more to the model with the variant, blue ones less; the five "
+        "largest changes are numbered.",
+    )
     return fig
 
 
@@ -150,7 +210,12 @@ def _letter(ax: plt.Axes, letter: str, x: float, y: float, height: float) -> Non
         return
     path = TextPath((0, 0), letter, size=1, prop={"family": "DejaVu Sans", "weight": "bold"})
     box = path.get_extents()
-    scale = Affine2D().translate(-box.x0, -box.y0).scale(0.9 / box.width, height / box.height).translate(x - 0.45, y)
+    scale = (
+        Affine2D()
+        .translate(-box.x0, -box.y0)
+        .scale(0.9 / box.width, height / box.height)
+        .translate(x - 0.45, y)
+    )
     from matplotlib.patches import PathPatch
 
     ax.add_patch(PathPatch(scale.transform_path(path), color=_AA_COLOURS.get(letter, "#444444"), lw=0))
@@ -177,13 +242,23 @@ def sequence_logo(
             y += probs[k, a]
     v = variant.index - start
     ax.add_patch(Rectangle((v - 0.5, 0), 1, 1.0, fill=False, ec="#00a000", lw=2))
-    ax.text(v, 1.02, f"{variant.wild_type}->{variant.mutant}: p={probs[v, AMINO_ACIDS.index(variant.mutant)]:.2f}",
-            ha="center", fontsize=8, color="#006400")
+    ax.text(
+        v,
+        1.02,
+        f"{variant.wild_type}\u2192{variant.mutant}: p={probs[v, AMINO_ACIDS.index(variant.mutant)]:.2f}",
+        ha="center",
+        fontsize=8,
+        color="#006400",
+    )
     ax.set_xlim(-0.5, width - 0.5)
     ax.set_ylim(0, 1.1)
     ax.set_xticks(range(width), [f"{sequence[start + k]}\n{start + k + 1}" for k in range(width)], fontsize=7)
     ax.set_ylabel("predicted probability")
     ax.set_xlabel("wild-type residue and position (yellow: high importance score)")
-    _heading(fig, title, "Tall letters are residues the model expects at each position when it is hidden; a "
-                         "short variant letter suggests an unusual change.")
+    _heading(
+        fig,
+        title,
+        "Tall letters are residues the model expects at each position when it is hidden; a "
+        "short variant letter suggests an unusual change.",
+    )
     return fig

@@ -142,11 +142,16 @@ def random_esm2(name: str, seed: int = 0) -> ProteinLM:
     import esm
 
     if name not in ESM2_ARCHITECTURES:
-        raise ModelUnavailableError(f"unknown ESM-2 architecture {name!r}; choose one of {sorted(ESM2_ARCHITECTURES)}")
+        raise ModelUnavailableError(
+            f"unknown ESM-2 architecture {name!r}; choose one of {sorted(ESM2_ARCHITECTURES)}"
+        )
     layers, dim, heads = ESM2_ARCHITECTURES[name]
     torch.manual_seed(seed)
     model = esm.model.esm2.ESM2(
-        num_layers=layers, embed_dim=dim, attention_heads=heads, alphabet=esm.Alphabet.from_architecture("ESM-1b")
+        num_layers=layers,
+        embed_dim=dim,
+        attention_heads=heads,
+        alphabet=esm.Alphabet.from_architecture("ESM-1b"),
     )
     lm = _esm_adapter(f"random:{name}", model, has_contacts=True)
     lm.training_note = "Random weights: for software tests only; its scores carry no biological meaning."
@@ -166,7 +171,11 @@ def esm2_from_file(path: Path) -> ProteinLM:
     torch.serialization.add_safe_globals([argparse.Namespace])
     data = torch.load(path, map_location="cpu", weights_only=False)
     regression_path = path.with_name(path.stem + "-contact-regression.pt")
-    regression = torch.load(regression_path, map_location="cpu", weights_only=False) if regression_path.is_file() else None
+    regression = (
+        torch.load(regression_path, map_location="cpu", weights_only=False)
+        if regression_path.is_file()
+        else None
+    )
     model, _ = esm.pretrained.load_model_and_alphabet_core(path.stem, data, regression)
     return _esm_adapter(path.stem, model, has_contacts=regression is not None)
 
@@ -189,7 +198,9 @@ def antiberty() -> ProteinLM:
         import antiberty as package
         import transformers
     except ImportError as err:
-        raise ModelUnavailableError(f"AntiBERTy needs the antiberty and transformers packages: {err}") from err
+        raise ModelUnavailableError(
+            f"AntiBERTy needs the antiberty and transformers packages: {err}"
+        ) from err
 
     root = Path(package.__file__).parent / "trained_models"
     folder = root / "AntiBERTy_md_smooth"

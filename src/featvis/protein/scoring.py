@@ -39,7 +39,7 @@ def masked_log_probs(lm: ProteinLM, sequence: str, indices: list[int], batch_siz
         # Sequences beyond the model's limit are scored in a window centred on the position.
         spans = [window_around(len(sequence), i, lm.max_residues) for _, i in chunk]
         by_span: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        for (row, index), span in zip(chunk, spans):
+        for (row, index), span in zip(chunk, spans, strict=True):
             by_span.setdefault(span, []).append((row, index))
         for (start, end), items in by_span.items():
             tokens = lm.encode(sequence[start:end]).repeat(len(items), 1)
@@ -56,8 +56,10 @@ def masked_marginal(lm: ProteinLM, sequence: str, variants: list[Variant]) -> li
     for variant in variants:
         check_variant(sequence, variant)
     positions = sorted({v.index for v in variants})
-    table = dict(zip(positions, masked_log_probs(lm, sequence, positions)))
-    return [float(table[v.index][AA_INDEX[v.mutant]] - table[v.index][AA_INDEX[v.wild_type]]) for v in variants]
+    table = dict(zip(positions, masked_log_probs(lm, sequence, positions), strict=True))
+    return [
+        float(table[v.index][AA_INDEX[v.mutant]] - table[v.index][AA_INDEX[v.wild_type]]) for v in variants
+    ]
 
 
 def wildtype_marginal(log_probs: np.ndarray, sequence: str, variants: list[Variant]) -> list[float]:

@@ -166,7 +166,9 @@ def parse_domains(text: str, length: int) -> list[Domain]:
             continue
         match = re.match(r"^(.+?):(\d+)-(\d+)$", part)
         if not match:
-            raise SequenceError(f"cannot read domain {part!r}: write it as 'name:start-end', e.g. 'CDR1:26-33'")
+            raise SequenceError(
+                f"cannot read domain {part!r}: write it as 'name:start-end', e.g. 'CDR1:26-33'"
+            )
         name, start, end = match.group(1).strip(), int(match.group(2)), int(match.group(3))
         if not 1 <= start <= end <= length:
             raise SequenceError(f"domain {part!r} must lie within 1-{length} with start <= end")

@@ -49,13 +49,15 @@ def viewer_html(
     extra: str = "",
 ) -> str:
     """HTML text of the viewer. ``tracks``: name -> (values per sequence position, diverging, note)."""
-    placed = [(r, j) for r, j in zip(residues, mapping) if r.ca is not None]
+    placed = [(r, j) for r, j in zip(residues, mapping, strict=True) if r.ca is not None]
     if not placed:
         raise ValueError("the structure has no C-alpha atoms to draw")
     shown = [j for _, j in placed]
     variant = shown.index(variant_index) if variant_index in shown else None
     data = {
-        "residues": [{"label": f"{r.name}{j + 1} ({r.label})", "xyz": [round(c, 3) for c in r.ca]} for r, j in placed],
+        "residues": [
+            {"label": f"{r.name}{j + 1} ({r.label})", "xyz": [round(c, 3) for c in r.ca]} for r, j in placed
+        ],
         "tracks": {
             name: {"values": [round(float(values[j]), 5) for j in shown], "diverging": div, "note": note}
             for name, (values, div, note) in tracks.items()

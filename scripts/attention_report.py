@@ -1,0 +1,25 @@
+"""Snakemake script: figures, tables, structure files and the HTML page of one protein."""
+
+import sys
+
+import numpy as np
+import pandas as pd
+
+from featvis.io import read_json
+from featvis.protein.report import AttentionParams, render_protein
+from featvis.protein.table import entry_by_id
+
+sm = snakemake  # noqa: F821  (injected by Snakemake)
+sys.stderr = open(sm.log[0], "w", buffering=1)
+entry = entry_by_id(sm.input.table, sm.wildcards.protein)
+meta = read_json(sm.input.meta)
+with np.load(sm.input.arrays) as arrays:
+    render_protein(
+        entry,
+        dict(arrays),
+        pd.read_csv(sm.input.scores, sep="\t"),
+        AttentionParams(**sm.params.options),
+        sm.output.report,
+        meta["model"],
+        meta["training_note"],
+    )
