@@ -72,6 +72,11 @@ def logo_span(length: int, variant: Variant, window: int) -> tuple[int, int]:
 
 def compute_protein(lm: ProteinLM, entry: ProteinEntry, params: AttentionParams) -> tuple[dict, pd.DataFrame]:
     """Arrays for the report and the variant effect score table of one protein."""
+    if params.pair_map == "contacts" and lm.contact_weight is None:
+        raise ValueError(
+            f"pair_map 'contacts' needs a model with a contact predictor; {lm.name} has none "
+            "(ESM-2 needs its -contact-regression.pt file beside the checkpoint)"
+        )
     tiling = {"window": params.tile_window, "overlap": params.tile_overlap}
     wild = summarize(lm, entry.sequence, **tiling)
     arrays = _pack("wildtype", wild)

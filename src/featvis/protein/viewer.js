@@ -69,7 +69,7 @@
     }
     projected.forEach(p => items.push({ kind: "atom", i: p.i, z: p.z }));
     items.sort((a, b) => a.z - b.z);
-    const radius = Math.max(2, 1.6 * scale);
+    const radius = Math.max(2, 1.2 * scale);
     for (const it of items) {
       const p = projected[it.i];
       if (it.kind === "bond") {

@@ -70,7 +70,7 @@ def viewer_html(
         title=html.escape(title),
         reading=html.escape(reading),
         extra=html.escape(extra),
-        data=json.dumps(data, sort_keys=True).replace("</", "<\\/"),
+        data=json.dumps(data).replace("</", "<\\/"),
         script=script,
     )
 
