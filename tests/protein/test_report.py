@@ -11,7 +11,8 @@ from featvis.protein.table import read_table
 @pytest.fixture
 def table(tmp_path, sequence):
     path = tmp_path / "t.tsv"
-    path.write_text(f"# comment\nid\tsequence\tvariants\tpdb\tdomains\nx\t{sequence[:40]}\tK2A;p.Thr3Trp\t\tA:1-10\n")
+    header = "# comment\nid\tsequence\tvariants\tpdb\tdomains\n"
+    path.write_text(header + f"x\t{sequence[:40]}\tK2A;p.Thr3Trp\t\tA:1-10\n")
     return path
 
 

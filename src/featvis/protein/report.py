@@ -27,6 +27,17 @@ from featvis.protein.structure import match_residues, read_residues, write_bfact
 from featvis.protein.table import ProteinEntry
 from featvis.protein.viewer import write_viewer
 
+# Column headings shown to readers; the TSV files keep the short machine names.
+DISPLAY_COLUMNS = {
+    "masked_marginal": "variant effect score (masked)",
+    "wildtype_marginal": "variant effect score (wild-type marginal)",
+    "importance_wildtype": "importance score, wild type",
+    "importance_variant": "importance score, variant",
+    "change": "change in importance score",
+    "wild_type": "wild-type residue",
+    "mutant": "variant residue",
+}
+
 MAP_WORDS = {
     "mean": "averaged over model layers",
     "max": "strongest signal in each model layer, averaged over layers",
@@ -208,11 +219,12 @@ def _variant_section(entry, variant, wild, mutant, arrays, params, out, structur
         ),
         out / f"{lab}_logo.png",
     )
-    parts = [f"<h2>Variant {html.escape(variant.notation)} ({lab})</h2>"]
+    named = variant.notation if variant.notation == lab else f"{variant.notation} ({lab})"
+    parts = [f"<h2>Variant {html.escape(named)}</h2>"]
     for name in ("zoom", "change"):
         parts.append(f'<img src="{lab}_{name}.png" alt="{lab} {name}">')
     parts.append("<h3>Residues whose importance score changes most</h3>")
-    parts.append(table.to_html(index=False, border=0, classes="table"))
+    parts.append(table.rename(columns=DISPLAY_COLUMNS).to_html(index=False, border=0, classes="table"))
     parts.append(f'<p><a href="{lab}_top_changes.tsv">table as TSV</a></p>')
     for name in ("pairs", "logo"):
         parts.append(f'<img src="{lab}_{name}.png" alt="{lab} {name}">')
@@ -251,7 +263,7 @@ def _structure_part(entry, variant, imp_w, imp_m, structure, out: Path) -> str:
 
 
 def _overview_section(entry, scores: pd.DataFrame, model_name: str, training_note: str) -> str:
-    shown = scores.drop(columns=["protein", "model"])
+    shown = scores.drop(columns=["protein", "model"]).rename(columns=DISPLAY_COLUMNS)
     return "\n".join([
         f"<p><b>Model:</b> {html.escape(model_name)}. {html.escape(training_note)}</p>",
         "<p>An <b>importance score</b> says how much the model relies on a residue when it reads the whole "
