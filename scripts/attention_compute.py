@@ -11,7 +11,8 @@ from featvis.protein.table import entry_by_id
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 sys.stderr = open(sm.log[0], "w", buffering=1)
 p = sm.params
-make_deterministic(p.seed, sm.threads)
+# The configured thread count, not the cores Snakemake grants: float results depend on it.
+make_deterministic(p.seed, p.threads)
 lm = load_protein_model(p.model, seed=p.seed)
 entry = entry_by_id(sm.input.table, sm.wildcards.protein)
 params = AttentionParams(**p.options)
@@ -27,5 +28,5 @@ write_sidecar(
     variants=[v.label for v in entry.variants],
     params=p.options,
     seed=p.seed,
-    threads=sm.threads,
+    threads=p.threads,
 )

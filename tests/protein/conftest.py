@@ -13,6 +13,14 @@ def tiny_esm():
     return random_esm2("esm2_t6_8M_UR50D", seed=0)
 
 
+@pytest.fixture(scope="session")
+def antiberty_lm():
+    """AntiBERTy with the real weights that ship in its wheel."""
+    from featvis.protein.models import load_protein_model
+
+    return load_protein_model("antiberty")
+
+
 @pytest.fixture
 def sequence():
     return SEQ

@@ -48,8 +48,8 @@ def test_local_checkpoint_roundtrip(tiny_esm, tmp_path, with_regression, sequenc
     np.testing.assert_allclose(a.mean, b.mean, rtol=1e-5, atol=1e-7)
 
 
-def test_antiberty_real_weights_predict_antibody_residues():
-    lm = load_protein_model("antiberty")
+def test_antiberty_real_weights_predict_antibody_residues(antiberty_lm):
+    lm = antiberty_lm
     heavy = (
         "EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTAYLQMNSLRAEDTAV"
         "YYCSRWGGDGFYAMDYWGQGTLVTVSS"
@@ -61,3 +61,18 @@ def test_antiberty_real_weights_predict_antibody_residues():
     agreement = np.mean([p == c for p, c in zip(predicted, heavy, strict=True)])
     assert agreement > 0.8
     assert "antibod" in lm.training_note
+
+
+def test_antiberty_streamed_maps_equal_transformers_attentions(antiberty_lm):
+    lm = antiberty_lm
+    light = (
+        "DIQMTQSPSSLSASVGDRVTITCRASQDVNTAVAWYQQKPGKAPKLLIYSASFLYSGVPSRFSGSRSGTDFTLTISSLQPEDFATYYCQQ"
+        "HYTTPPTFGQGTKVEIK"
+    )
+    s = summarize_window(lm, light)
+    with torch.no_grad():
+        out = lm.module(input_ids=lm.encode(light), output_attentions=True)
+    heads = torch.stack(out.attentions)[:, 0].double().numpy()  # (layers, heads, T, T)
+    np.testing.assert_allclose(s.mean, heads.mean(1).mean(0)[1:-1, 1:-1], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(s.max, heads.max(1).mean(0)[1:-1, 1:-1], rtol=1e-5, atol=1e-7)
+    assert s.contacts is None

@@ -74,3 +74,17 @@ def test_contacts_need_a_contact_predictor(tiny_esm, table, monkeypatch):
     monkeypatch.setattr(tiny_esm, "contact_weight", None)
     with pytest.raises(ValueError, match="contact predictor"):
         compute_protein(tiny_esm, entry, AttentionParams(pair_map="contacts"))
+
+
+@pytest.mark.parametrize("pair_map", ["mean", "max", "apc", "rollout", "contacts"])
+def test_every_pair_map_draws(tiny_esm, sequence, pair_map, tmp_path):
+    from featvis.figures import save_figure
+    from featvis.protein import figures
+    from featvis.protein.attention import summarize_window
+    from featvis.protein.sequences import parse_variant
+
+    variant = parse_variant("K2A")
+    wild, mutant = (summarize_window(tiny_esm, s) for s in (sequence[:30], variant.apply(sequence[:30])))
+    fig = figures.pair_maps(getattr(wild, pair_map), getattr(mutant, pair_map), variant, "t", "w")
+    save_figure(fig, tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 1000

@@ -29,6 +29,7 @@ rule attention_compute:
     params:
         model=ATTN["model"],
         seed=ATTN["seed"],
+        threads=ATTN["threads"],
         options=ATTN_OPTIONS,
     threads: ATTN["threads"]
     log:

@@ -242,10 +242,11 @@ def sequence_logo(
             y += probs[k, a]
     v = variant.index - start
     ax.add_patch(Rectangle((v - 0.5, 0), 1, 1.0, fill=False, ec="#00a000", lw=2))
+    p_wt, p_mt = (probs[v, AMINO_ACIDS.index(a)] for a in (variant.wild_type, variant.mutant))
     ax.text(
         v,
         1.02,
-        f"{variant.wild_type}\u2192{variant.mutant}: p={probs[v, AMINO_ACIDS.index(variant.mutant)]:.2f}",
+        f"{variant.wild_type} {p_wt:.3f} \u2192 {variant.mutant} {p_mt:.3f}",
         ha="center",
         fontsize=8,
         color="#006400",
