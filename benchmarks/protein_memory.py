@@ -139,6 +139,11 @@ def write_report(tables: dict, args: argparse.Namespace) -> None:
         "it counts the weights plus what the pass allocates; ru_maxrss is the whole process including "
         "building the model. The CUDA build of torch adds about 0.5 GiB of libraries to every process.",
         "",
+        "Under glibc defaults the plain forward's peak includes heap fragmentation: glibc raises its mmap "
+        "threshold after large frees, so later mid-sized temporaries stay on the heap, and the peak depends "
+        "on allocation order. With a fixed threshold every large temporary is returned on free, and the "
+        "peak is the weights plus one layer's working set; that table is the steadier comparison.",
+        "",
     ]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

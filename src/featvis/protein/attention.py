@@ -204,8 +204,8 @@ def merge_tiles(parts: list[tuple[int, AttentionSummary]], length: int) -> Atten
     vec_count = np.zeros(length)
     lp_sum = np.zeros((length, first.log_probs.shape[1]))
     names = [n for n in MAP_NAMES if getattr(first, n) is not None]
-    map_sum = {n: np.zeros((length, length)) for n in names}
-    map_count = np.zeros((length, length))
+    map_sum = {n: np.zeros((length, length), dtype=np.float32) for n in names}
+    map_count = np.zeros((length, length), dtype=np.float32)
     for start, part in parts:
         n = part.log_probs.shape[0]
         span = slice(start, start + n)

@@ -63,9 +63,12 @@ def _mark(ax: plt.Axes, variant: Variant | None, label: bool = False) -> None:
 
 
 def importance_overview(
-    per_layer: np.ndarray, domains: list[Domain], variant: Variant | None, title: str
+    per_layer: np.ndarray, domains: list[Domain], variants: list[Variant], title: str
 ) -> plt.Figure:
-    """Heatmap of importance scores (model layers x residues), overall profile, domain track."""
+    """Heatmap of importance scores (model layers x residues), overall profile, domain track.
+
+    The configured variants' positions are marked on every panel.
+    """
     layers, length = per_layer.shape
     overall = per_layer.mean(0)
     fig = plt.figure(figsize=(min(24, max(9, length * 0.07)), 5.6))
@@ -90,14 +93,16 @@ def importance_overview(
         extent=(0.5, length + 0.5, layers + 0.5, 0.5),
     )
     ax.set_ylabel("model layer\n(1 = first)")
-    ax.set_xticklabels([])
-    _mark(ax, variant, label=True)
+    ax.tick_params(labelbottom=False)
+    for variant in variants:
+        _mark(ax, variant, label=True)
     fig.colorbar(image, cax=fig.add_subplot(grid[0, 1]), label="importance score")
     prof = fig.add_subplot(grid[1, 0], sharex=ax)
     prof.bar(np.arange(1, length + 1), overall, width=1.0, color="#d95f0e")
     prof.axhline(1.0, color="#777777", lw=0.8, ls=":")
     prof.set_ylabel("importance score\n(all layers)")
-    _mark(prof, variant)
+    for variant in variants:
+        _mark(prof, variant)
     prof.tick_params(labelbottom=False)
     dom = fig.add_subplot(grid[2, 0], sharex=ax)
     _domain_track(dom, domains, length)

@@ -146,7 +146,7 @@ def render_protein(
     domains = list(entry.domains)
     save_figure(
         figures.importance_overview(
-            per_layer, domains, None, f"{entry.id}: importance score of each residue"
+            per_layer, domains, list(entry.variants), f"{entry.id}: importance score of each residue"
         ),
         out / "importance_wildtype.png",
     )
