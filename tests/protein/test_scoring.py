@@ -46,3 +46,14 @@ def test_masked_scores_in_a_window_beyond_the_model_limit(tiny_esm, sequence, mo
     direct = masked_log_probs(tiny_esm, (sequence[:30] + sequence[30:50])[10:40], [15])
     np.testing.assert_allclose(windowed, direct, rtol=1e-5)
     assert not np.allclose(windowed, full)
+
+
+@pytest.mark.parametrize("model", ["tiny_esm", "antiberty_lm"])
+def test_variant_token_lands_at_its_position(model, request, sequence):
+    lm = request.getfixturevalue(model)
+    variant = parse_variant("p.Ser13Trp")
+    wild, mutant = lm.encode(sequence)[0], lm.encode(variant.apply(sequence))[0]
+    changed = torch.nonzero(wild != mutant).flatten().tolist()
+    assert changed == [variant.position]  # token 0 is the start token, so token k is residue k
+    assert int(mutant[variant.position]) == lm.token_ids["W"]
+    assert int(wild[variant.position]) == lm.token_ids[sequence[12]] == lm.token_ids["S"]
