@@ -1,19 +1,16 @@
 """Snakemake script: run the protein model on one protein and its variants."""
 
-import sys
-
-from featvis.device import make_deterministic
 from featvis.io import save_npz, write_sidecar
 from featvis.protein.models import load_protein_model
 from featvis.protein.report import AttentionParams, compute_protein
 from featvis.protein.table import entry_by_id
+from featvis.runtime import start_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-sys.stderr = open(sm.log[0], "w", buffering=1)
 p = sm.params
 # The configured thread count, not the cores Snakemake grants: float results depend on it.
-make_deterministic(p.seed, p.threads)
-lm = load_protein_model(p.model, seed=p.seed)
+device = start_job(sm.log, {"seed": p.seed, "threads": p.threads, "device": p.device})
+lm = load_protein_model(p.model, seed=p.seed).to(device)
 entry = entry_by_id(sm.input.table, sm.wildcards.protein)
 params = AttentionParams(**p.options)
 arrays, scores = compute_protein(lm, entry, params)
@@ -29,4 +26,5 @@ write_sidecar(
     params=p.options,
     seed=p.seed,
     threads=p.threads,
+    device=str(device),
 )

@@ -1,16 +1,15 @@
 """Snakemake script: figures, tables, structure files and the HTML page of one protein."""
 
-import sys
-
 import numpy as np
 import pandas as pd
 
 from featvis.io import read_json
 from featvis.protein.report import AttentionParams, render_protein
 from featvis.protein.table import entry_by_id
+from featvis.runtime import start_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-sys.stderr = open(sm.log[0], "w", buffering=1)
+start_job(sm.log)
 entry = entry_by_id(sm.input.table, sm.wildcards.protein)
 meta = read_json(sm.input.meta)
 with np.load(sm.input.arrays) as arrays:

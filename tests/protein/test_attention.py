@@ -25,9 +25,7 @@ def test_streamed_maps_equal_fair_esm_all_heads_output(reference):
     np.testing.assert_allclose(s.mean, heads.mean(1).mean(0), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(s.max, heads.max(1).mean(0), rtol=1e-5, atol=1e-7)
     sym = heads + heads.transpose(0, 1, 3, 2)
-    apc_ref = np.mean(
-        [[np_apc(sym[layer, h]) for h in range(sym.shape[1])] for layer in range(sym.shape[0])], (0, 1)
-    )
+    apc_ref = np.mean([[np_apc(sym[layer, h]) for h in range(sym.shape[1])] for layer in range(sym.shape[0])], (0, 1))
     np.testing.assert_allclose(s.apc, apc_ref, rtol=1e-4, atol=1e-6)
     received = heads.mean(1).sum(1)  # (layers, L): attention each residue receives (column sums)
     np.testing.assert_allclose(s.importance_mean, received / received.mean(1, keepdims=True), rtol=1e-5)

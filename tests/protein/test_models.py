@@ -21,11 +21,7 @@ def test_missing_checkpoint_names_the_file(tmp_path, monkeypatch):
 
 def _save_checkpoint(lm, path, with_regression):
     """Write a fair-esm style checkpoint (v2 layout) of a random model."""
-    state = {
-        f"encoder.sentence_encoder.{k}": v
-        for k, v in lm.module.state_dict().items()
-        if "contact_head" not in k
-    }
+    state = {f"encoder.sentence_encoder.{k}": v for k, v in lm.module.state_dict().items() if "contact_head" not in k}
     cfg = {
         "model": argparse.Namespace(
             encoder_layers=6, encoder_embed_dim=320, encoder_attention_heads=20, token_dropout=True
@@ -66,8 +62,7 @@ def test_antiberty_real_weights_predict_antibody_residues(antiberty_lm):
 def test_antiberty_streamed_maps_equal_transformers_attentions(antiberty_lm):
     lm = antiberty_lm
     light = (
-        "DIQMTQSPSSLSASVGDRVTITCRASQDVNTAVAWYQQKPGKAPKLLIYSASFLYSGVPSRFSGSRSGTDFTLTISSLQPEDFATYYCQQ"
-        "HYTTPPTFGQGTKVEIK"
+        "DIQMTQSPSSLSASVGDRVTITCRASQDVNTAVAWYQQKPGKAPKLLIYSASFLYSGVPSRFSGSRSGTDFTLTISSLQPEDFATYYCQQHYTTPPTFGQGTKVEIK"
     )
     s = summarize_window(lm, light)
     with torch.no_grad():

@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -52,9 +53,10 @@ def test_ranked_changes_orders_by_absolute_change(table):
 
 def test_rendering_is_byte_reproducible(tiny_esm, table, tmp_path):
     (entry,) = read_table(table)
+    entry = dataclasses.replace(entry, variants=entry.variants[:1])
     params = AttentionParams(logo_window=3)
     arrays, scores = compute_protein(tiny_esm, entry, params)
-    assert list(scores.position) == [2, 3]
+    assert list(scores.position) == [2]
     digests = []
     for name in ("a", "b"):
         out = tmp_path / name
@@ -76,15 +78,15 @@ def test_contacts_need_a_contact_predictor(tiny_esm, table, monkeypatch):
         compute_protein(tiny_esm, entry, AttentionParams(pair_map="contacts"))
 
 
-@pytest.mark.parametrize("pair_map", ["mean", "max", "apc", "rollout", "contacts"])
-def test_every_pair_map_draws(tiny_esm, sequence, pair_map, tmp_path):
+def test_every_pair_map_draws(tiny_esm, sequence, tmp_path):
     from featvis.figures import save_figure
     from featvis.protein import figures
-    from featvis.protein.attention import summarize_window
+    from featvis.protein.attention import MAP_NAMES, summarize_window
     from featvis.protein.sequences import parse_variant
 
     variant = parse_variant("K2A")
     wild, mutant = (summarize_window(tiny_esm, s) for s in (sequence[:30], variant.apply(sequence[:30])))
-    fig = figures.pair_maps(getattr(wild, pair_map), getattr(mutant, pair_map), variant, "t", "w")
-    save_figure(fig, tmp_path / "p.png")
-    assert (tmp_path / "p.png").stat().st_size > 1000
+    for pair_map in MAP_NAMES:
+        fig = figures.pair_maps(getattr(wild, pair_map), getattr(mutant, pair_map), variant, "t", "w")
+        save_figure(fig, tmp_path / f"{pair_map}.png", dpi=40)
+        assert (tmp_path / f"{pair_map}.png").stat().st_size > 1000

@@ -30,6 +30,7 @@ rule attention_compute:
         model=ATTN["model"],
         seed=ATTN["seed"],
         threads=ATTN["threads"],
+        device=ATTN["device"],
         options=ATTN_OPTIONS,
     threads: ATTN["threads"]
     log:

@@ -75,11 +75,12 @@ class _Accumulator:
     def __init__(self, lm: ProteinLM, tokens: int):
         self.lm = lm
         n = tokens - 2
-        self.mean = torch.zeros(tokens, tokens)
-        self.max = torch.zeros(tokens, tokens)
-        self.apc = torch.zeros(n, n)
-        self.rollout = torch.eye(tokens)
-        self.contact = torch.zeros(n, n) if lm.contact_weight is not None else None
+        on = {"device": lm.device}
+        self.mean = torch.zeros(tokens, tokens, **on)
+        self.max = torch.zeros(tokens, tokens, **on)
+        self.apc = torch.zeros(n, n, **on)
+        self.rollout = torch.eye(tokens, **on)
+        self.contact = torch.zeros(n, n, **on) if lm.contact_weight is not None else None
         self.importance_mean: list[torch.Tensor] = []
         self.importance_max: list[torch.Tensor] = []
         self.layer = 0
@@ -101,7 +102,7 @@ class _Accumulator:
         self.importance_mean.append(received(mean[1:-1, 1:-1]))
         self.importance_max.append(received(peak[1:-1, 1:-1]))
         # Rollout: residual connection as identity, rows renormalised.
-        mixed = 0.5 * mean + 0.5 * torch.eye(mean.shape[0])
+        mixed = 0.5 * mean + 0.5 * torch.eye(mean.shape[0], device=mean.device)
         self.rollout = (mixed / mixed.sum(-1, keepdim=True)) @ self.rollout
         # Symmetrized APC summed over heads without a per-head (L, L) map: for S = A + A^T
         # with row sums r and total t, apc(S) = S - r r^T / t, and sums of S are linear.
@@ -120,17 +121,21 @@ class _Accumulator:
         inner = slice(1, -1)
         contacts = None
         if self.contact is not None:
-            contacts = torch.sigmoid(self.contact + self.lm.contact_bias).numpy()
+            contacts = _numpy(torch.sigmoid(self.contact + self.lm.contact_bias))
         return AttentionSummary(
-            importance_mean=torch.stack(self.importance_mean).numpy(),
-            importance_max=torch.stack(self.importance_max).numpy(),
-            mean=(self.mean[inner, inner] / layers).numpy(),
-            max=(self.max[inner, inner] / layers).numpy(),
-            apc=(self.apc / (layers * heads)).numpy(),
-            rollout=self.rollout[inner, inner].numpy(),
+            importance_mean=_numpy(torch.stack(self.importance_mean)),
+            importance_max=_numpy(torch.stack(self.importance_max)),
+            mean=_numpy(self.mean[inner, inner] / layers),
+            max=_numpy(self.max[inner, inner] / layers),
+            apc=_numpy(self.apc / (layers * heads)),
+            rollout=_numpy(self.rollout[inner, inner]),
             contacts=contacts,
-            log_probs=log_probs.numpy(),
+            log_probs=_numpy(log_probs),
         )
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().float().cpu().numpy()
 
 
 @contextlib.contextmanager
@@ -151,7 +156,7 @@ def streaming_hooks(lm: ProteinLM, tokens: int) -> Iterator[_Accumulator]:
 
 def residue_log_probs(lm: ProteinLM, logits: torch.Tensor) -> torch.Tensor:
     """(L, 20) log-probabilities over the 20 amino acids (special tokens dropped)."""
-    return torch.log_softmax(logits[1:-1, lm.aa_ids].float(), dim=-1)
+    return torch.log_softmax(logits[1:-1, lm.aa_ids.to(logits.device)].float(), dim=-1)
 
 
 @torch.inference_mode()
@@ -178,9 +183,7 @@ def tile_windows(length: int, window: int, overlap: int) -> list[tuple[int, int]
     return [(s, s + window) for s in starts]
 
 
-def summarize(
-    lm: ProteinLM, sequence: str, window: int | None = None, overlap: int = 256
-) -> AttentionSummary:
+def summarize(lm: ProteinLM, sequence: str, window: int | None = None, overlap: int = 256) -> AttentionSummary:
     """Attention summary of ``sequence``, tiled when it exceeds the model's limit.
 
     Where windows overlap, per-residue values are averaged over the windows that hold
@@ -191,9 +194,7 @@ def summarize(
     tiles = tile_windows(len(sequence), window, min(overlap, window - 1))
     if len(tiles) == 1:
         return summarize_window(lm, sequence)
-    return merge_tiles(
-        [(start, summarize_window(lm, sequence[start:end])) for start, end in tiles], len(sequence)
-    )
+    return merge_tiles([(start, summarize_window(lm, sequence[start:end])) for start, end in tiles], len(sequence))
 
 
 def merge_tiles(parts: list[tuple[int, AttentionSummary]], length: int) -> AttentionSummary:

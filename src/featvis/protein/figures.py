@@ -29,9 +29,7 @@ def _heading(fig: plt.Figure, title: str, reading: str) -> None:
     """Title and its one-line reading, placed in inches from the top so they never overlap."""
     height = fig.get_figheight()
     fig.text(0.01, 1 - 0.08 / height, title, fontsize=11, ha="left", va="top")
-    fig.text(
-        0.01, 1 - 0.34 / height, reading, fontsize=8.5, ha="left", va="top", style="italic", color="#333333"
-    )
+    fig.text(0.01, 1 - 0.34 / height, reading, fontsize=8.5, ha="left", va="top", style="italic", color="#333333")
 
 
 def _domain_track(ax: plt.Axes, domains: list[Domain], length: int) -> None:
@@ -39,9 +37,7 @@ def _domain_track(ax: plt.Axes, domains: list[Domain], length: int) -> None:
     ax.set_ylim(0, 1)
     ax.set_yticks([])
     for k, d in enumerate(domains):
-        ax.add_patch(
-            Rectangle((d.start - 0.5, 0), d.end - d.start + 1, 1, color=_DOMAIN_COLOURS[k % 8], lw=0)
-        )
+        ax.add_patch(Rectangle((d.start - 0.5, 0), d.end - d.start + 1, 1, color=_DOMAIN_COLOURS[k % 8], lw=0))
         ax.text((d.start + d.end) / 2, 0.5, d.name, ha="center", va="center", fontsize=7, clip_on=True)
     ax.set_ylabel("domains", rotation=0, ha="right", va="center", fontsize=8)
 
@@ -178,9 +174,7 @@ def importance_change(
     """Change in each residue's importance score (variant minus wild type) along the sequence."""
     n = len(delta)
     fig = plt.figure(figsize=(min(24, max(9, n * 0.07)), 3.8))
-    grid = fig.add_gridspec(
-        2, 1, height_ratios=[4, 0.6], hspace=0.1, top=0.8, bottom=0.13, left=0.1, right=0.98
-    )
+    grid = fig.add_gridspec(2, 1, height_ratios=[4, 0.6], hspace=0.1, top=0.8, bottom=0.13, left=0.1, right=0.98)
     ax = fig.add_subplot(grid[0])
     colours = np.where(delta >= 0, "#b2182b", "#2166ac")
     ax.bar(np.arange(1, n + 1), delta, width=1.0, color=colours)
@@ -215,12 +209,7 @@ def _letter(ax: plt.Axes, letter: str, x: float, y: float, height: float) -> Non
         return
     path = TextPath((0, 0), letter, size=1, prop={"family": "DejaVu Sans", "weight": "bold"})
     box = path.get_extents()
-    scale = (
-        Affine2D()
-        .translate(-box.x0, -box.y0)
-        .scale(0.9 / box.width, height / box.height)
-        .translate(x - 0.45, y)
-    )
+    scale = Affine2D().translate(-box.x0, -box.y0).scale(0.9 / box.width, height / box.height).translate(x - 0.45, y)
     from matplotlib.patches import PathPatch
 
     ax.add_patch(PathPatch(scale.transform_path(path), color=_AA_COLOURS.get(letter, "#444444"), lw=0))

@@ -58,7 +58,18 @@ class ProteinLM:
     def encode(self, sequence: str) -> torch.Tensor:
         """Token ids (1, L + 2): special token, one per residue, end token."""
         ids = [self.cls_id] + [self.token_ids[c] for c in sequence] + [self.eos_id]
-        return torch.tensor([ids], dtype=torch.long)
+        return torch.tensor([ids], dtype=torch.long, device=self.device)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def to(self, device: torch.device | str) -> ProteinLM:
+        """Move the model (and the contact weights) to ``device``; returns self."""
+        self.module.to(device)
+        if self.contact_weight is not None:
+            self.contact_weight = self.contact_weight.to(device)
+        return self
 
     @property
     def aa_ids(self) -> torch.Tensor:
@@ -142,9 +153,7 @@ def random_esm2(name: str, seed: int = 0) -> ProteinLM:
     import esm
 
     if name not in ESM2_ARCHITECTURES:
-        raise ModelUnavailableError(
-            f"unknown ESM-2 architecture {name!r}; choose one of {sorted(ESM2_ARCHITECTURES)}"
-        )
+        raise ModelUnavailableError(f"unknown ESM-2 architecture {name!r}; choose one of {sorted(ESM2_ARCHITECTURES)}")
     layers, dim, heads = ESM2_ARCHITECTURES[name]
     torch.manual_seed(seed)
     model = esm.model.esm2.ESM2(
@@ -172,9 +181,7 @@ def esm2_from_file(path: Path) -> ProteinLM:
     data = torch.load(path, map_location="cpu", weights_only=False)
     regression_path = path.with_name(path.stem + "-contact-regression.pt")
     regression = (
-        torch.load(regression_path, map_location="cpu", weights_only=False)
-        if regression_path.is_file()
-        else None
+        torch.load(regression_path, map_location="cpu", weights_only=False) if regression_path.is_file() else None
     )
     model, _ = esm.pretrained.load_model_and_alphabet_core(path.stem, data, regression)
     return _esm_adapter(path.stem, model, has_contacts=regression is not None)
@@ -198,9 +205,7 @@ def antiberty() -> ProteinLM:
         import antiberty as package
         import transformers
     except ImportError as err:
-        raise ModelUnavailableError(
-            f"AntiBERTy needs the antiberty and transformers packages: {err}"
-        ) from err
+        raise ModelUnavailableError(f"AntiBERTy needs the antiberty and transformers packages: {err}") from err
 
     root = Path(package.__file__).parent / "trained_models"
     folder = root / "AntiBERTy_md_smooth"

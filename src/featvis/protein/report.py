@@ -99,9 +99,7 @@ def compute_protein(lm: ProteinLM, entry: ProteinEntry, params: AttentionParams)
         mutant = summarize(lm, variant.apply(entry.sequence), **tiling)
         arrays |= _pack(variant.label, mutant)
         start, end = logo_span(len(entry.sequence), variant, params.logo_window)
-        arrays[f"logo__{variant.label}"] = np.exp(
-            masked_log_probs(lm, entry.sequence, list(range(start, end)))
-        )
+        arrays[f"logo__{variant.label}"] = np.exp(masked_log_probs(lm, entry.sequence, list(range(start, end))))
         imp_w, imp_m = wild.importance(params.importance_from), mutant.importance(params.importance_from)
         rows.append({
             "protein": entry.id, "variant": variant.label, "notation": variant.notation,

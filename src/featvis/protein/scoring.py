@@ -47,7 +47,7 @@ def masked_log_probs(lm: ProteinLM, sequence: str, indices: list[int], batch_siz
                 tokens[k, index - start + 1] = lm.mask_id
             logits = lm.logits(tokens)
             for k, (row, index) in enumerate(items):
-                out[row] = residue_log_probs(lm, logits[k])[index - start].numpy()
+                out[row] = residue_log_probs(lm, logits[k])[index - start].cpu().numpy()
     return out
 
 
@@ -57,9 +57,7 @@ def masked_marginal(lm: ProteinLM, sequence: str, variants: list[Variant]) -> li
         check_variant(sequence, variant)
     positions = sorted({v.index for v in variants})
     table = dict(zip(positions, masked_log_probs(lm, sequence, positions), strict=True))
-    return [
-        float(table[v.index][AA_INDEX[v.mutant]] - table[v.index][AA_INDEX[v.wild_type]]) for v in variants
-    ]
+    return [float(table[v.index][AA_INDEX[v.mutant]] - table[v.index][AA_INDEX[v.wild_type]]) for v in variants]
 
 
 def wildtype_marginal(log_probs: np.ndarray, sequence: str, variants: list[Variant]) -> list[float]:

@@ -61,9 +61,7 @@ def check_sequence(sequence: str, name: str = "sequence") -> str:
     if bad:
         shown = ", ".join(f"{c!r} at position {p}" for p, c in bad[:10])
         more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
-        raise SequenceError(
-            f"{name} has letters outside the amino-acid alphabet {AMINO_ACIDS}: {shown}{more}"
-        )
+        raise SequenceError(f"{name} has letters outside the amino-acid alphabet {AMINO_ACIDS}: {shown}{more}")
     return cleaned
 
 
@@ -109,9 +107,7 @@ def parse_variant(notation: str) -> Variant:
     else:
         match = _HGVS.match(text)
         if not match:
-            raise SequenceError(
-                f"cannot read variant {notation!r}: write a substitution as 'R175H' or 'p.Arg175His'"
-            )
+            raise SequenceError(f"cannot read variant {notation!r}: write a substitution as 'R175H' or 'p.Arg175His'")
         try:
             wt, mt = THREE_TO_ONE[match.group(1)], THREE_TO_ONE[match.group(3)]
         except KeyError as err:
@@ -166,9 +162,7 @@ def parse_domains(text: str, length: int) -> list[Domain]:
             continue
         match = re.match(r"^(.+?):(\d+)-(\d+)$", part)
         if not match:
-            raise SequenceError(
-                f"cannot read domain {part!r}: write it as 'name:start-end', e.g. 'CDR1:26-33'"
-            )
+            raise SequenceError(f"cannot read domain {part!r}: write it as 'name:start-end', e.g. 'CDR1:26-33'")
         name, start, end = match.group(1).strip(), int(match.group(2)), int(match.group(3))
         if not 1 <= start <= end <= length:
             raise SequenceError(f"domain {part!r} must lie within 1-{length} with start <= end")

@@ -72,9 +72,7 @@ def read_residues(path: str | os.PathLike, chain: str | None = None) -> list[Res
     return [Residue(k[0], k[1], k[2], v["name"], v["ca"]) for k, v in residues.items()]
 
 
-def align(
-    a: str, b: str, match: int = 2, mismatch: int = -1, gap: int = -2
-) -> list[tuple[int | None, int | None]]:
+def align(a: str, b: str, match: int = 2, mismatch: int = -1, gap: int = -2) -> list[tuple[int | None, int | None]]:
     """Needleman-Wunsch global alignment; pairs of 0-based indices, None for a gap."""
     n, m = len(a), len(b)
     arr_b = np.frombuffer(b.encode(), dtype=np.uint8)
@@ -92,11 +90,7 @@ def align(
     pairs: list[tuple[int | None, int | None]] = []
     i, j = n, m
     while i > 0 or j > 0:
-        if (
-            i > 0
-            and j > 0
-            and score[i, j] == score[i - 1, j - 1] + (match if a[i - 1] == b[j - 1] else mismatch)
-        ):
+        if i > 0 and j > 0 and score[i, j] == score[i - 1, j - 1] + (match if a[i - 1] == b[j - 1] else mismatch):
             pairs.append((i - 1, j - 1))
             i, j = i - 1, j - 1
         elif i > 0 and score[i, j] == score[i - 1, j] + gap:
@@ -123,9 +117,7 @@ def match_residues(residues: list[Residue], sequence: str) -> list[int]:
         mapping[i] = j
         if res.letter != sequence[j]:
             expected = ONE_TO_THREE.get(sequence[j], sequence[j]).upper()
-            problems.append(
-                f"structure residue {res.label} vs sequence position {j + 1} {expected} ({sequence[j]})"
-            )
+            problems.append(f"structure residue {res.label} vs sequence position {j + 1} {expected} ({sequence[j]})")
     if problems:
         shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
         raise StructureError(f"the structure's residues do not match the sequence: {shown}")
@@ -160,15 +152,12 @@ def ideal_helix(length: int) -> np.ndarray:
     return np.stack([2.3 * np.cos(turn), 2.3 * np.sin(turn), 1.5 * np.arange(length)], axis=1)
 
 
-def write_ca_pdb(
-    path: str | os.PathLike, sequence: str, coords: np.ndarray, chain: str = "A", first: int = 1
-) -> None:
+def write_ca_pdb(path: str | os.PathLike, sequence: str, coords: np.ndarray, chain: str = "A", first: int = 1) -> None:
     """A C-alpha-only PDB of ``sequence`` at ``coords`` (residues numbered from ``first``)."""
     lines = []
     for i, (letter, (x, y, z)) in enumerate(zip(sequence, coords, strict=True)):
         name = ONE_TO_THREE[letter].upper()
         lines.append(
-            f"ATOM  {i + 1:5d}  CA  {name} {chain}{first + i:4d}    "
-            f"{x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00           C"
+            f"ATOM  {i + 1:5d}  CA  {name} {chain}{first + i:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00           C"
         )
     write_text(path, "\n".join(lines + ["TER", "END"]) + "\n")

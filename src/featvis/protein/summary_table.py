@@ -19,8 +19,7 @@ def write_index(
     """Write ``table`` as TSV and an HTML page with the table and links to the reports."""
     write_text(table_path, table.to_csv(sep="\t", index=False))
     links = "".join(
-        f'<li><a href="{html.escape(href)}">{html.escape(name)}</a></li>'
-        for name, href in sorted(report_links.items())
+        f'<li><a href="{html.escape(href)}">{html.escape(name)}</a></li>' for name, href in sorted(report_links.items())
     )
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Variant effect scores</title>'

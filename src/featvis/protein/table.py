@@ -60,16 +60,12 @@ def read_table(path: str | os.PathLike, base: str | os.PathLike = ".") -> list[P
     reader = csv.DictReader(lines, delimiter="\t")
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
-        raise SequenceError(
-            f"{path} lacks column(s) {missing}; columns are id, sequence, variants, pdb, domains"
-        )
+        raise SequenceError(f"{path} lacks column(s) {missing}; columns are id, sequence, variants, pdb, domains")
     entries, seen = [], set()
     for number, row in enumerate(reader, start=2):
         ident = (row["id"] or "").strip()
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", ident) or ident in seen:
-            raise SequenceError(
-                f"{path} row {number}: id {ident!r} must be unique and use letters, digits, _ . -"
-            )
+            raise SequenceError(f"{path} row {number}: id {ident!r} must be unique and use letters, digits, _ . -")
         seen.add(ident)
         try:
             sequence = load_sequence(row["sequence"] or "", base)
@@ -78,11 +74,7 @@ def read_table(path: str | os.PathLike, base: str | os.PathLike = ".") -> list[P
             pdb, chain = _split_pdb(row.get("pdb") or "")
         except SequenceError as err:
             raise SequenceError(f"{path} row {number} ({ident}): {err}") from None
-        fasta = (
-            (row["sequence"] or "").strip()
-            if (Path(base) / (row["sequence"] or "").strip()).is_file()
-            else None
-        )
+        fasta = (row["sequence"] or "").strip() if (Path(base) / (row["sequence"] or "").strip()).is_file() else None
         entries.append(ProteinEntry(ident, sequence, tuple(variants), tuple(domains), pdb, chain, fasta))
     if not entries:
         raise SequenceError(f"{path} has no proteins")

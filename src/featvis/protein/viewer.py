@@ -55,9 +55,7 @@ def viewer_html(
     shown = [j for _, j in placed]
     variant = shown.index(variant_index) if variant_index in shown else None
     data = {
-        "residues": [
-            {"label": f"{r.name}{j + 1} ({r.label})", "xyz": [round(c, 3) for c in r.ca]} for r, j in placed
-        ],
+        "residues": [{"label": f"{r.name}{j + 1} ({r.label})", "xyz": [round(c, 3) for c in r.ca]} for r, j in placed],
         "tracks": {
             name: {"values": [round(float(values[j]), 5) for j in shown], "diverging": div, "note": note}
             for name, (values, div, note) in tracks.items()
