@@ -71,3 +71,12 @@ def test_antiberty_streamed_maps_equal_transformers_attentions(antiberty_lm):
     np.testing.assert_allclose(s.mean, heads.mean(1).mean(0)[1:-1, 1:-1], rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(s.max, heads.max(1).mean(0)[1:-1, 1:-1], rtol=1e-5, atol=1e-7)
     assert s.contacts is None
+
+
+def test_esm2_by_name_from_the_hub_cache(tiny_esm, tmp_path, monkeypatch):
+    (tmp_path / "checkpoints").mkdir()
+    _save_checkpoint(tiny_esm, tmp_path / "checkpoints" / "esm2_t6_8M_UR50D.pt", with_regression=True)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    lm = load_protein_model("esm2_t6_8M_UR50D")
+    assert lm.name == "esm2_t6_8M_UR50D" and lm.num_layers == 6
+    torch.testing.assert_close(lm.contact_weight, tiny_esm.contact_weight)
