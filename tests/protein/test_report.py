@@ -1,5 +1,6 @@
 import dataclasses
 import hashlib
+import re
 
 import numpy as np
 import pytest
@@ -64,6 +65,11 @@ def test_rendering_is_byte_reproducible(tiny_esm, table, tmp_path):
         digests.append({p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())})
     assert digests[0] == digests[1]
     assert "K2A_logo.png" in digests[0]
+    # Clinician-facing words only: no model internals on the page.
+    text = re.sub(r"<[^>]+>", " ", (tmp_path / "a" / "index.html").read_text()).lower()
+    for word in ("attention", "softmax", "head"):
+        assert word not in text
+    assert "importance score" in text
 
 
 def test_bad_params():
