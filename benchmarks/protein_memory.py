@@ -128,8 +128,7 @@ def write_report(tables: dict, args: argparse.Namespace) -> None:
         f"Random-weight `{args.model}` architecture, one random {args.length}-residue sequence, "
         f"{args.threads} threads, each variant in a fresh process. Python {platform.python_version()}, "
         "torch " + torch_version() + ".",
-        "Produced by `python benchmarks/protein_memory.py`. "
-        "Times are wall-clock on a shared machine (noisy).",
+        "Produced by `python benchmarks/protein_memory.py`. Times are wall-clock on a shared machine (noisy).",
         "",
     ]
     for allocator, rows in tables.items():
@@ -181,8 +180,7 @@ def _table(allocator: str, rows: dict) -> list[str]:
     heads = rows["head_weights"]["pass_peak"] / base["pass_peak"]
     lines += [
         "",
-        f"Stage / plain forward: **{stage:.3f}** (target <= 1.10). "
-        f"All-heads call / plain forward: **{heads:.3f}**.",
+        f"Stage / plain forward: **{stage:.3f}** (target <= 1.10). All-heads call / plain forward: **{heads:.3f}**.",
         "",
     ]
     return lines
