@@ -1,5 +1,7 @@
 # featvis: shows what a neural network has learned. `snakemake --cores all` runs the
 # embedded default (config/config.yaml); `--configfile` swaps in your own.
+import os
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -8,6 +10,9 @@ configfile: "config/config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
+
+# Rule scripts import featvis from this checkout, installed or not.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [f"{workflow.basedir}/src", os.environ.get("PYTHONPATH")]))
 
 
 include: "workflow/rules/common.smk"

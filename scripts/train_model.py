@@ -1,8 +1,6 @@
 """Rule train_model: train a small classifier the pipeline needs, deterministically."""
-import torch
-
 from featvis.data import read_manifest
-from featvis.io import atomic_path, write_json
+from featvis.io import save_torch, write_json
 from featvis.models import load_model
 from featvis.runtime import start_job
 from featvis.train import train_classifier
@@ -16,6 +14,5 @@ metrics = train_classifier(
     epochs=train.get("epochs", 4), batch_size=train.get("batch_size", 64),
     learning_rate=train.get("learning_rate", 0.002), seed=sm.params.compute["seed"],
 )
-with atomic_path(sm.output.weights) as tmp:
-    torch.save(model.module.state_dict(), tmp)
+save_torch(model.module.state_dict(), sm.output.weights)
 write_json(sm.output.metrics, {"architecture": sm.params.architecture, **train, **metrics})

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
 
 from featvis.io import atomic_path
 from featvis.models import Preprocess
@@ -90,7 +91,7 @@ def validate(rows: pd.DataFrame, on_error: str = "raise") -> tuple[pd.DataFrame,
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
     good, skipped = [], []
-    for row in rows.itertuples(index=False):
+    for row in tqdm(rows.itertuples(index=False), total=len(rows), desc="check images", unit="image"):
         try:
             open_image(row.path)
         except CorruptImageError as error:

@@ -85,6 +85,19 @@ def commit_npy(array: np.memmap, path: str | os.PathLike) -> None:
     os.replace(array.filename, path)
 
 
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` atomically; via a buffer, because torch names the zip's records
+    after the file, and the temporary name would otherwise change the bytes."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

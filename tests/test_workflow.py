@@ -1,0 +1,79 @@
+"""The real workflow on a tiny config: outputs, no-op reruns, byte-identical reruns, and
+reruns limited to what a changed parameter touches."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from featvis.io import sha256_file
+from workflow_helpers import TINY_CONFIG, planned_rules, snakemake, write_config
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    config = write_config(workdir / "config.yaml", TINY_CONFIG)
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir, config
+
+
+def outputs(workdir):
+    return sorted(p for p in (workdir / "results").rglob("*") if p.is_file())
+
+
+def test_default_targets_exist(run):
+    workdir, _ = run
+    results = workdir / "results"
+    for model in ("efficientnet_lite0", "mnist_cnn"):
+        assert (results / "weights" / model / "filters.png").stat().st_size > 1000
+        assert "rf_size" in (results / "models" / model / "layers.tsv").read_text()
+    meta = json.loads((results / "features/efficientnet_lite0/photos/_blocks.4/meta.json").read_text())
+    assert meta["n_images"] == 36 and meta["layer"] == "_blocks.4" and len(meta["dataset_hash"]) == 64
+    maxima = np.load(results / "features/efficientnet_lite0/photos/_blocks.4/max.npy", mmap_mode="r")
+    assert maxima.shape == (36, meta["channels"])
+    accuracy = json.loads((results / "models/mnist_cnn/training.json").read_text())["test_accuracy"]
+    assert accuracy > 0.5  # one epoch on 4,000 digits; chance is 0.1
+
+
+def test_second_run_has_nothing_to_do(run):
+    workdir, config = run
+    result = snakemake(workdir, config, "-n")
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_plotting_parameter_reruns_only_plots(run, tmp_path):
+    workdir, _ = run
+    changed = copy.deepcopy(TINY_CONFIG)
+    changed["figures"]["dpi"] = 72
+    result = snakemake(workdir, write_config(tmp_path / "dpi.yaml", changed), "-n")
+    assert result.returncode == 0
+    assert planned_rules(result) == {"filters", "all"}
+
+
+def test_html_report(run, tmp_path):
+    workdir, config = run
+    report = tmp_path / "report.html"
+    result = snakemake(workdir, config, "--report", str(report))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    text = report.read_text()
+    assert "First-layer filters" in text and "filters.png" in text
+
+
+def test_forceall_rewrites_identical_bytes(run):
+    workdir, config = run
+    before = {p: (sha256_file(p), p.stat().st_mtime_ns) for p in outputs(workdir)}
+    result = snakemake(workdir, config, "--forceall")
+    assert result.returncode == 0, result.stderr[-4000:]
+    after = {p: (sha256_file(p), p.stat().st_mtime_ns) for p in outputs(workdir)}
+    assert after.keys() == before.keys()
+    figures = [p for p in before if p.suffix == ".png" and "data" not in p.parts]
+    assert figures and all(after[p][1] != before[p][1] for p in figures)  # really rewritten
+    changed = [str(p) for p in before if after[p][0] != before[p][0]]
+    assert changed == []

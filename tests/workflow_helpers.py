@@ -1,0 +1,50 @@
+"""Run the real Snakemake workflow in a scratch directory."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_CONFIG = {
+    "seed": 0,
+    "threads": 1,
+    "datasets": {
+        "photos": {"source": "bundled", "name": "photos", "n_crops": 36, "crop_px": 48},
+        "mnist5k": {"source": "bundled", "name": "mnist5k"},
+    },
+    "models": {
+        "efficientnet_lite0": {"architecture": "efficientnet_lite0", "image_size": 48},
+        "mnist_cnn": {
+            "architecture": "mnist_cnn",
+            "train": {"dataset": "mnist5k", "epochs": 1, "batch_size": 32, "learning_rate": 0.003},
+        },
+    },
+    "analyses": [
+        {"model": "efficientnet_lite0", "dataset": "photos", "layers": ["_blocks.1", "_blocks.4"]},
+        {"model": "mnist_cnn", "dataset": "mnist5k", "layers": ["conv2", "fc"]},
+    ],
+    "features": {"batch_size": 16, "shards": 2},
+    "figures": {"dpi": 60},
+}
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(config), "--cores", "2", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=1200)
+
+
+def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
+    """Rule names of the jobs a (dry) run lists."""
+    return set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, flags=re.M))
