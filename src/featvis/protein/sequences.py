@@ -1,0 +1,170 @@
+"""Protein sequences and variants: alphabet check, FASTA, variant notation.
+
+Variants are single amino-acid substitutions written either as ``R175H`` or in
+HGVS protein notation ``p.Arg175His`` (1-based positions). Every check raises a
+:class:`SequenceError` (a ``ValueError``) with a message a user can act on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+
+THREE_TO_ONE = {
+    "Ala": "A", "Arg": "R", "Asn": "N", "Asp": "D", "Cys": "C", "Gln": "Q", "Glu": "E",
+    "Gly": "G", "His": "H", "Ile": "I", "Leu": "L", "Lys": "K", "Met": "M", "Phe": "F",
+    "Pro": "P", "Ser": "S", "Thr": "T", "Trp": "W", "Tyr": "Y", "Val": "V",
+}  # fmt: skip
+ONE_TO_THREE = {one: three for three, one in THREE_TO_ONE.items()}
+
+_ONE_LETTER = re.compile(r"^([A-Z])(\d+)([A-Z])$")
+_HGVS = re.compile(r"^p\.\(?([A-Z][a-z]{2})(\d+)([A-Z][a-z]{2})\)?$")
+
+
+class SequenceError(ValueError):
+    """A sequence, FASTA file or variant that cannot be used as given."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A single substitution; ``position`` is 1-based as in the notation."""
+
+    wild_type: str
+    position: int
+    mutant: str
+    notation: str
+
+    @property
+    def index(self) -> int:
+        """0-based index into the sequence."""
+        return self.position - 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.wild_type}{self.position}{self.mutant}"
+
+    def apply(self, sequence: str) -> str:
+        check_variant(sequence, self)
+        return sequence[: self.index] + self.mutant + sequence[self.index + 1 :]
+
+
+def check_sequence(sequence: str, name: str = "sequence") -> str:
+    """Upper-case ``sequence`` and reject letters outside the 20 standard amino acids."""
+    cleaned = "".join(sequence.split()).upper()
+    if not cleaned:
+        raise SequenceError(f"{name} is empty")
+    bad = [(i + 1, c) for i, c in enumerate(cleaned) if c not in AMINO_ACIDS]
+    if bad:
+        shown = ", ".join(f"{c!r} at position {p}" for p, c in bad[:10])
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise SequenceError(f"{name} has letters outside the amino-acid alphabet {AMINO_ACIDS}: {shown}{more}")
+    return cleaned
+
+
+def read_fasta(path: str | os.PathLike) -> dict[str, str]:
+    """Records of a FASTA file as {identifier: sequence}, checked against the alphabet."""
+    path = Path(path)
+    if not path.is_file():
+        raise SequenceError(f"FASTA file not found: {path}")
+    records: dict[str, list[str]] = {}
+    current: str | None = None
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith(";"):
+            continue
+        if line.startswith(">"):
+            current = line[1:].split()[0] if line[1:].strip() else f"record{len(records) + 1}"
+            records[current] = []
+        elif current is None:
+            raise SequenceError(f"{path}:{number}: sequence before the first '>' header")
+        else:
+            records[current].append(line)
+    if not records:
+        raise SequenceError(f"{path} holds no FASTA records")
+    return {key: check_sequence("".join(v), f"{path} record {key!r}") for key, v in records.items()}
+
+
+def load_sequence(value: str, base: str | os.PathLike = ".") -> str:
+    """A sequence given inline, or as a FASTA path (first record) relative to ``base``."""
+    text = value.strip()
+    candidate = Path(base) / text
+    looks_like_path = "/" in text or "." in text or candidate.is_file()
+    if looks_like_path:
+        return next(iter(read_fasta(candidate).values()))
+    return check_sequence(text)
+
+
+def parse_variant(notation: str) -> Variant:
+    """Parse ``R175H`` or ``p.Arg175His`` into a :class:`Variant`."""
+    text = notation.strip()
+    match = _ONE_LETTER.match(text)
+    if match:
+        wt, pos, mt = match.group(1), int(match.group(2)), match.group(3)
+    else:
+        match = _HGVS.match(text)
+        if not match:
+            raise SequenceError(f"cannot read variant {notation!r}: write a substitution as 'R175H' or 'p.Arg175His'")
+        try:
+            wt, mt = THREE_TO_ONE[match.group(1)], THREE_TO_ONE[match.group(3)]
+        except KeyError as err:
+            raise SequenceError(f"variant {notation!r}: unknown amino acid {err.args[0]!r}") from None
+        pos = int(match.group(2))
+    for letter in (wt, mt):
+        if letter not in AMINO_ACIDS:
+            raise SequenceError(f"variant {notation!r}: {letter!r} is not one of {AMINO_ACIDS}")
+    if pos < 1:
+        raise SequenceError(f"variant {notation!r}: positions start at 1")
+    if wt == mt:
+        raise SequenceError(f"variant {notation!r} does not change the residue")
+    return Variant(wt, pos, mt, text)
+
+
+def check_variant(sequence: str, variant: Variant) -> None:
+    """Reject a variant whose position is out of range or whose wild type does not match."""
+    if variant.position > len(sequence):
+        raise SequenceError(
+            f"variant {variant.notation}: position {variant.position} is out of range "
+            f"(the sequence has {len(sequence)} residues)"
+        )
+    found = sequence[variant.index]
+    if found != variant.wild_type:
+        raise SequenceError(
+            f"variant {variant.notation}: the sequence has {found} ({ONE_TO_THREE[found]}) at position "
+            f"{variant.position}, not {variant.wild_type} ({ONE_TO_THREE[variant.wild_type]})"
+        )
+
+
+def parse_variants(text: str, sequence: str) -> list[Variant]:
+    """Variants separated by ';' or ',' , each checked against ``sequence``."""
+    variants = [parse_variant(part) for part in re.split(r"[;,]", text or "") if part.strip()]
+    for variant in variants:
+        check_variant(sequence, variant)
+    return variants
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    start: int  # 1-based, inclusive
+    end: int  # 1-based, inclusive
+
+
+def parse_domains(text: str, length: int) -> list[Domain]:
+    """Annotations ``name:start-end`` separated by ';' (1-based, inclusive)."""
+    domains = []
+    for part in (text or "").split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        match = re.match(r"^(.+?):(\d+)-(\d+)$", part)
+        if not match:
+            raise SequenceError(f"cannot read domain {part!r}: write it as 'name:start-end', e.g. 'CDR1:26-33'")
+        name, start, end = match.group(1).strip(), int(match.group(2)), int(match.group(3))
+        if not 1 <= start <= end <= length:
+            raise SequenceError(f"domain {part!r} must lie within 1-{length} with start <= end")
+        domains.append(Domain(name, start, end))
+    return domains

@@ -1,0 +1,88 @@
+"""The protein table (``config/variants.tsv``): one row per protein.
+
+Columns: ``id``, ``sequence`` (letters or a FASTA path), ``variants`` (``R175H`` or
+``p.Arg175His``, separated by ';'), optional ``pdb`` (``path`` or ``path:chain``) and
+optional ``domains`` (``name:start-end`` separated by ';'). Lines starting with '#' are
+comments. Relative paths are read from the working directory (the repository root).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from featvis.protein.sequences import (
+    Domain,
+    SequenceError,
+    Variant,
+    load_sequence,
+    parse_domains,
+    parse_variants,
+)
+
+REQUIRED = ("id", "sequence", "variants")
+
+
+@dataclass(frozen=True)
+class ProteinEntry:
+    id: str
+    sequence: str
+    variants: tuple[Variant, ...]
+    domains: tuple[Domain, ...]
+    pdb: str | None
+    chain: str | None
+    fasta: str | None = None
+
+    def files(self) -> list[str]:
+        """Input files this row names (FASTA, PDB), for workflow dependencies."""
+        return [f for f in (self.fasta, self.pdb) if f]
+
+
+def _split_pdb(value: str) -> tuple[str | None, str | None]:
+    value = (value or "").strip()
+    if not value:
+        return None, None
+    match = re.match(r"^(.*\.(?:pdb|ent))(?::(\w))?$", value, flags=re.IGNORECASE)
+    if not match:
+        raise SequenceError(f"pdb column {value!r}: give a .pdb path, optionally with ':CHAIN'")
+    return match.group(1), match.group(2)
+
+
+def read_table(path: str | os.PathLike, base: str | os.PathLike = ".") -> list[ProteinEntry]:
+    """Parse and check every row; errors name the row and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise SequenceError(f"protein table not found: {path}")
+    lines = [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    reader = csv.DictReader(lines, delimiter="\t")
+    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    if missing:
+        raise SequenceError(f"{path} lacks column(s) {missing}; columns are id, sequence, variants, pdb, domains")
+    entries, seen = [], set()
+    for number, row in enumerate(reader, start=2):
+        ident = (row["id"] or "").strip()
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", ident) or ident in seen:
+            raise SequenceError(f"{path} row {number}: id {ident!r} must be unique and use letters, digits, _ . -")
+        seen.add(ident)
+        try:
+            sequence = load_sequence(row["sequence"] or "", base)
+            variants = parse_variants(row["variants"] or "", sequence)
+            domains = parse_domains(row.get("domains") or "", len(sequence))
+            pdb, chain = _split_pdb(row.get("pdb") or "")
+        except SequenceError as err:
+            raise SequenceError(f"{path} row {number} ({ident}): {err}") from None
+        fasta = (row["sequence"] or "").strip() if (Path(base) / (row["sequence"] or "").strip()).is_file() else None
+        entries.append(ProteinEntry(ident, sequence, tuple(variants), tuple(domains), pdb, chain, fasta))
+    if not entries:
+        raise SequenceError(f"{path} has no proteins")
+    return entries
+
+
+def entry_by_id(path: str | os.PathLike, ident: str) -> ProteinEntry:
+    for entry in read_table(path):
+        if entry.id == ident:
+            return entry
+    raise KeyError(f"protein {ident!r} is not in {path}")
