@@ -1,6 +1,7 @@
 # featvis: shows what a neural network has learned. `snakemake --cores all` runs the
 # embedded default (config/config.yaml); `--configfile` swaps in your own.
 import os
+import sys
 
 from snakemake.utils import min_version, validate
 
@@ -12,6 +13,7 @@ configfile: "config/config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 # Rule scripts import featvis from this checkout, installed or not.
+sys.path.insert(0, f"{workflow.basedir}/src")
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [f"{workflow.basedir}/src", os.environ.get("PYTHONPATH")]))
 
 
@@ -20,6 +22,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/weights.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/attention.smk"
 
 
 rule all:
@@ -28,4 +31,5 @@ rule all:
         models_targets(),
         weights_targets(),
         features_targets(),
+        attention_targets(),
     default_target: True

@@ -31,6 +31,11 @@ TINY_CONFIG = {
     ],
     "features": {"batch_size": 16, "shards": 2},
     "figures": {"dpi": 60},
+    "attention": {  # a random ESM-2 on a short sequence: the stage runs, in seconds
+        "variants": str(ROOT / "tests" / "data" / "tiny_variants.tsv"),
+        "model": "random:esm2_t6_8M_UR50D",
+        "logo_window": 2,
+    },
 }
 
 

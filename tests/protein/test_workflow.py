@@ -24,7 +24,7 @@ def test_attention_rules_end_to_end(tmp_path):
         "id\tsequence\tvariants\tpdb\tdomains\n"
         f"p1\tp1.fasta\tK2A;p.Arg10His\thelix.pdb:A\tN-term:1-20;rest:21-{len(SEQ)}\n"
     )
-    config = yaml.safe_load((ROOT / "config" / "attention.snippet.yaml").read_text())
+    config = {"attention": yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["attention"]}
     config["attention"] |= {"variants": "proteins.tsv", "model": "random:esm2_t6_8M_UR50D", "logo_window": 3}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     (tmp_path / "Snakefile").write_text(
