@@ -1,6 +1,6 @@
 """Snakemake script: run the protein model on one protein and its variants."""
 
-from featvis.io import save_npz, write_sidecar
+from featvis.io import save_npz, write_sidecar, write_text
 from featvis.protein.models import load_protein_model
 from featvis.protein.report import AttentionParams, compute_protein
 from featvis.protein.table import entry_by_id
@@ -15,7 +15,7 @@ entry = entry_by_id(sm.input.table, sm.wildcards.protein)
 params = AttentionParams(**p.options)
 arrays, scores = compute_protein(lm, entry, params)
 save_npz(sm.output.arrays, **arrays)
-scores.to_csv(sm.output.scores, sep="\t", index=False)
+write_text(sm.output.scores, scores.to_csv(sep="\t", index=False))
 write_sidecar(
     sm.output.meta,
     protein=entry.id,

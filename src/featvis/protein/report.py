@@ -180,7 +180,7 @@ def _variant_section(entry, variant, wild, mutant, arrays, params, out, structur
         out / f"{lab}_zoom.png",
     )
     table = ranked_changes(entry, imp_w, imp_m, params.top_residues)
-    table.to_csv(out / f"{lab}_top_changes.tsv", sep="\t", index=False)
+    write_text(out / f"{lab}_top_changes.tsv", table.to_csv(sep="\t", index=False))
     save_figure(
         figures.importance_change(
             imp_m - imp_w,
