@@ -1,26 +1,42 @@
 # Protein attention reports (docs/attention.md): importance scores, wild type vs variant,
 # variant effect scores, structure overlay. Everything lands under results/attention/.
 
+import os
+
 from featvis.protein.table import read_table
 
 ATTN = config["attention"]
+
+
+def _attention_table():
+    """The protein table; a relative path not found here is looked up beside the Snakefile."""
+    path = ATTN.get("variants")
+    if path and not os.path.isabs(path) and not os.path.exists(path):
+        shipped = os.path.join(workflow.basedir, path)
+        return shipped if os.path.exists(shipped) else path
+    return path
+
+
+ATTN_TABLE = _attention_table()
 ATTN_OPTIONS = {k: ATTN[k] for k in ("importance_from", "pair_map", "tile_window", "tile_overlap",
                                      "zoom_window", "logo_window", "logo_highlight", "top_residues")}
 
 
 def _attention_entries():
-    return {entry.id: entry for entry in read_table(ATTN["variants"])}
+    return {entry.id: entry for entry in read_table(ATTN_TABLE)} if ATTN_TABLE else {}
 
 
 def attention_targets():
     """Final outputs of the attention stage: one report per protein, the score table, the index."""
+    if not ATTN_TABLE:  # no protein table configured: the stage is off
+        return []
     reports = [f"results/attention/{pid}/report" for pid in _attention_entries()]
     return reports + ["results/attention/variant_scores.tsv", "results/attention/index.html"]
 
 
 rule attention_compute:
     input:
-        table=ATTN["variants"],
+        table=ATTN_TABLE or [],
         files=lambda wc: _attention_entries()[wc.protein].files(),
     output:
         arrays="results/attention/{protein}/summaries.npz",
@@ -41,7 +57,7 @@ rule attention_compute:
 
 rule attention_report:
     input:
-        table=ATTN["variants"],
+        table=ATTN_TABLE or [],
         files=lambda wc: _attention_entries()[wc.protein].files(),
         arrays="results/attention/{protein}/summaries.npz",
         scores="results/attention/{protein}/scores.tsv",
