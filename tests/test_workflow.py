@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -57,13 +58,16 @@ def test_plotting_parameter_reruns_only_plots(run, tmp_path):
     assert planned_rules(result) == {"filters", "all"}
 
 
-def test_html_report(run, tmp_path):
+def test_report(run, tmp_path):
     workdir, config = run
-    report = tmp_path / "report.html"
+    report = tmp_path / "report.zip"
     result = snakemake(workdir, config, "--report", str(report))
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    text = report.read_text()
-    assert "First-layer filters" in text and "filters.png" in text
+    with zipfile.ZipFile(report) as archive:
+        names = archive.namelist()
+        page = next(n for n in names if n.endswith("report.html"))
+        assert "First-layer filters" in archive.read(page).decode()
+    assert any(n.endswith("filters.png") for n in names) and any(n.endswith("index.html") for n in names)
 
 
 def test_forceall_rewrites_identical_bytes(run):
