@@ -69,3 +69,33 @@ def run_to_layers(model: nn.Module, inputs: torch.Tensor, outputs: dict[str, tor
     outputs.clear()
     with contextlib.suppress(_StopForward):
         model(inputs)
+
+
+def probe_input(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """Zeros of ``input_shape`` on the model's device and in its dtype."""
+    param = next(model.parameters(), None)
+    like = {"device": param.device, "dtype": param.dtype} if param is not None else {}
+    return torch.zeros(input_shape, **like)
+
+
+def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...] | None]:
+    """Named modules in the order a probe forward pass first runs them, with the shape
+    of that first output (without the batch axis; ``None`` when it is not a tensor)."""
+    seen: dict[str, tuple[int, ...] | None] = {}
+
+    def make_hook(name: str):
+        def hook(_module, _inputs, output) -> None:  # returning a value would replace the output
+            if name not in seen:
+                seen[name] = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else None
+
+        return hook
+
+    modules = dict(model.named_modules())
+    handles = [modules[name].register_forward_hook(make_hook(name)) for name in layer_names(model)]
+    try:
+        with torch.no_grad():
+            model(probe_input(model, input_shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen

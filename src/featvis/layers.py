@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
-import torch
 from torch import nn
 
-from featvis.hooks import layer_names
+from featvis.hooks import execution_order
 from featvis.receptive import receptive_fields
 
 
@@ -17,25 +16,8 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> pd.DataFrame:
     ``global`` where every output sees the whole image; empty where the module's output
     is not a tensor.
     """
-    names = layer_names(model)
     modules = dict(model.named_modules())
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def record(name: str):
-        def hook(_module, _inputs, output) -> None:  # returning a value would replace the output
-            if isinstance(output, torch.Tensor) and name not in shapes:
-                shapes[name] = tuple(output.shape[1:])
-
-        return hook
-
-    handles = [modules[name].register_forward_hook(record(name)) for name in names]
-    try:
-        param = next(model.parameters())
-        with torch.no_grad():
-            model(torch.zeros(input_shape, dtype=param.dtype, device=param.device))
-    finally:
-        for handle in handles:
-            handle.remove()
+    shapes = {name: shape for name, shape in execution_order(model, input_shape).items() if shape is not None}
     ran = list(shapes)
     fields = receptive_fields(model, input_shape, ran)
     rows = []

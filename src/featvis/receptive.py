@@ -24,6 +24,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
+from featvis.hooks import get_layer, probe_input
+
 Interval = tuple[int, int]  # inclusive [first, last]
 
 
@@ -189,13 +191,9 @@ class ReceptiveFields:
     """Receptive fields of named layers of ``model`` at a given input shape."""
 
     def __init__(self, model: nn.Module, input_shape: tuple[int, ...], layers: Iterable[str]) -> None:
-        from featvis.hooks import get_layer
-
         self.input_size = tuple(input_shape[-2:])
         self.layer_node: dict[str, int | None] = {}
-        param = next(model.parameters(), None)
-        like = {"device": param.device, "dtype": param.dtype} if param is not None else {}
-        image = torch.zeros(input_shape, **like)
+        image = probe_input(model, input_shape)
         tracer = _GraphTracer(image)
 
         def make_hook(name: str):

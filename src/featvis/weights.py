@@ -7,24 +7,16 @@ import torch
 from torch import nn
 
 from featvis.figures import image_grid, plt
+from featvis.hooks import execution_order
 
 
 def first_conv(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[str, nn.Conv2d]:
     """The first ``Conv2d`` the forward pass runs (definition order can differ)."""
-    names = {module: name for name, module in model.named_modules()}
-    order: list[nn.Module] = []
-    handles = [m.register_forward_hook(lambda m, i, o: order.append(m))
-               for m in names if isinstance(m, nn.Conv2d)]
-    try:
-        param = next(model.parameters())
-        with torch.no_grad():
-            model(torch.zeros(input_shape, dtype=param.dtype, device=param.device))
-    finally:
-        for handle in handles:
-            handle.remove()
-    if not order:
+    modules = dict(model.named_modules())
+    convs = [name for name in execution_order(model, input_shape) if isinstance(modules[name], nn.Conv2d)]
+    if not convs:
         raise ValueError("the model runs no Conv2d: there is no first-layer filter to show")
-    return names[order[0]], order[0]
+    return convs[0], modules[convs[0]]
 
 
 def filter_images(weight: torch.Tensor) -> list[np.ndarray]:
