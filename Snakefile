@@ -15,6 +15,10 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/weights.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/patches.smk"
+include: "workflow/rules/neighbors.smk"
+include: "workflow/rules/embed.smk"
+include: "workflow/rules/attribution.smk"
 
 
 rule all:
@@ -23,4 +27,8 @@ rule all:
         models_targets(),
         weights_targets(),
         features_targets(),
+        patches_targets(),
+        neighbors_targets(),
+        embed_targets(),
+        attribution_targets(),
     default_target: True

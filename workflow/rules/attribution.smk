@@ -1,0 +1,2 @@
+def attribution_targets():
+    return []
