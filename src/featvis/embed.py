@@ -101,3 +101,59 @@ def trustworthiness(features: np.ndarray, coords: np.ndarray, n_neighbors: int =
         features, coords = features[keep], coords[keep]
     n_neighbors = min(n_neighbors, len(features) // 2 - 1)
     return float(sk_trust(features, coords, n_neighbors=n_neighbors))
+
+
+def scatter(coords: np.ndarray, labels: list[str], title: str, size_inches: float = 6.0):
+    """Points coloured by label, with a legend; one class is drawn in one colour and says so."""
+    import matplotlib.pyplot as plt
+
+    classes = sorted(set(labels))
+    cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
+    fig, ax = plt.subplots(figsize=(size_inches + 2.2, size_inches))
+    labels_arr = np.asarray(labels)
+    for i, name in enumerate(classes):
+        mask = labels_arr == name
+        ax.scatter(coords[mask, 0], coords[mask, 1], s=6, color=cmap(i % cmap.N), label=f"{name} ({mask.sum()})",
+                   linewidths=0, alpha=0.8)
+    legend_title = "label" if len(classes) > 1 else "label (one class:\ncolour carries no information)"
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, title=legend_title, title_fontsize=7,
+              markerscale=2, frameon=False)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.subplots_adjust(left=0.03, right=0.72, bottom=0.03, top=0.92)
+    return fig
+
+
+def atlas_cells(coords: np.ndarray, grid: int) -> dict[tuple[int, int], int]:
+    """Snap points to a grid x grid lattice over their bounding box; each occupied cell
+    shows the point nearest its centre (lowest index on ties)."""
+    low, high = coords.min(axis=0), coords.max(axis=0)
+    unit = (coords - low) / np.where(high > low, high - low, 1.0) * grid
+    cell = np.minimum(unit.astype(int), grid - 1)
+    offset = np.linalg.norm(unit - cell - 0.5, axis=1)
+    chosen: dict[tuple[int, int], int] = {}
+    for i in np.lexsort((np.arange(len(coords)), offset)):  # nearest to centre first
+        chosen.setdefault((int(cell[i, 0]), int(cell[i, 1])), int(i))
+    return chosen
+
+
+def atlas(coords: np.ndarray, thumbnail: Callable[[int], np.ndarray], grid: int, cell_px: int, title: str):
+    """An image atlas: thumbnails placed on the grid cell of their 2-D coordinates
+    (y up, as in the scatter)."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    canvas = np.full((grid * cell_px, grid * cell_px, 3), 255, np.uint8)
+    for (cx, cy), index in atlas_cells(coords, grid).items():
+        image = np.asarray(Image.fromarray(thumbnail(index)).convert("RGB").resize((cell_px, cell_px),
+                                                                                    Image.Resampling.BILINEAR))
+        row = grid - 1 - cy
+        canvas[row * cell_px : (row + 1) * cell_px, cx * cell_px : (cx + 1) * cell_px] = image
+    side = min(12.0, grid * cell_px / 100)
+    fig, ax = plt.subplots(figsize=(side, side + 0.4))
+    ax.imshow(canvas, interpolation="nearest")
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.4 / (side + 0.4))
+    return fig

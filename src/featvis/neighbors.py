@@ -138,3 +138,18 @@ def resolve_queries(manifest: pd.DataFrame, queries: Sequence[int | str], n_quer
             raise NeighborError(f"query image {query!r}: {hint}; give a manifest path or row index")
         rows.append(matches[0])
     return rows
+
+
+def neighbor_grid(images: list[np.ndarray], query_rows: Sequence[int], indices: np.ndarray, dists: np.ndarray,
+                  labels: Sequence[str], title: str, cell_inches: float = 0.8):
+    """Rows: the query, a gap, then its neighbours nearest first; titles give label and distance."""
+    from featvis.figures import image_grid
+
+    k = indices.shape[1]
+    blank = np.full_like(images[0], 255)
+    cells, titles = [], []
+    for q, ids, ds in zip(query_rows, indices, dists):
+        cells += [images[q], blank] + [images[i] for i in ids]
+        titles += [f"query #{q} {labels[q][:10]}", ""] + [f"{d:.3g} {labels[i][:10]}" for i, d in zip(ids, ds)]
+    return image_grid(cells, ncols=k + 2, titles=titles, cell_inches=cell_inches, suptitle=title,
+                      value_range=(0, 255))
