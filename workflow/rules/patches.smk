@@ -22,6 +22,12 @@ def view_layers(section, model, dataset):
     return list(chosen)
 
 
+def mined_layers(model, dataset):
+    """Patch layers plus the attribution stage's projection layers (which need top-K)."""
+    layers = view_layers("patches", model, dataset)
+    return layers + [l for l in view_layers("attribution", model, dataset) if l not in layers]
+
+
 def patch_signs():
     return ["max", "min"] if PATCHES.get("negative", False) else ["max"]
 
@@ -39,7 +45,7 @@ rule patches_shard:
     params:
         spec=lambda wc: model_spec(wc.model),
         model=lambda wc: wc.model,
-        layers=lambda wc: view_layers("patches", wc.model, wc.dataset),
+        layers=lambda wc: mined_layers(wc.model, wc.dataset),
         k=PATCHES.get("k", 9),
         negative=lambda wc: wc.sign == "min",
         batch_size=PATCHES.get("batch_size", 64),
