@@ -108,11 +108,11 @@ def project(model: nn.Module, layer: str, images: torch.Tensor, channel: int, ys
 
 
 def projection_to_image(projection: np.ndarray, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """A (C, H, W) projection as uint8 (H, W[, 3]): grey is zero, scaled by the largest
-    magnitude inside ``box`` (the receptive field) so the field's detail is visible."""
+    """A (C, H, W) projection as uint8 (H, W[, 3]): grey is zero, scaled by the 99.5th
+    percentile of magnitudes inside ``box`` (the receptive field) so its detail is visible."""
     image = projection.transpose(1, 2, 0)
     region = image if box is None else image[box[0] : box[1], box[2] : box[3]]
-    scale = float(np.abs(region).max()) or 1.0
+    scale = float(np.percentile(np.abs(region), 99.5)) or 1.0  # a few extreme pixels would grey out the rest
     out = np.clip(128 + 127 * image / scale, 0, 255).astype(np.uint8)
     return out[..., 0] if out.shape[2] == 1 else out
 
