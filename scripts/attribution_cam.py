@@ -30,7 +30,14 @@ if sm.params.cam in ("auto", True, "true"):
             raise
         log.info("no CAM column: %s", error)
 for layer in sm.params.layers:
-    maps[f"Grad-CAM {layer}"], chosen, prob = grad_cam(module, layer, batch, classes)
+    try:
+        maps[f"Grad-CAM {layer}"], chosen, prob = grad_cam(module, layer, batch, classes)
+    except AttributionError as error:
+        if sm.params.explicit:
+            raise
+        log.info("layer %s skipped (not in attribution.cam_layers): %s", layer, error)
+if not maps:
+    raise AttributionError("no class map to draw: set attribution.cam_layers to convolutional layers")
 names = p.class_names or tuple(str(i) for i in range(int(chosen.max()) + 1))
 cells, titles = [], []
 for n, (row, image) in enumerate(zip(rows, images)):

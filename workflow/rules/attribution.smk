@@ -5,8 +5,14 @@ ATTRIBUTION = config.get("attribution", {})
 
 
 def cam_layers(model, dataset):
+    """Configured Grad-CAM layers, or every analysis layer (the job then skips those
+    without a spatial grid, which only an explicit choice makes an error)."""
     chosen = ATTRIBUTION.get("cam_layers", {}).get(model)
     return list(chosen) if chosen is not None else analysis_layers(model, dataset)
+
+
+def cam_layers_explicit(model):
+    return model in ATTRIBUTION.get("cam_layers", {})
 
 
 rule attribution_deconv:
@@ -53,6 +59,7 @@ rule attribution_cam:
         spec=lambda wc: model_spec(wc.model),
         model=lambda wc: wc.model,
         layers=lambda wc: cam_layers(wc.model, wc.dataset),
+        explicit=lambda wc: cam_layers_explicit(wc.model),
         cam=ATTRIBUTION.get("cam", "auto"),
         images=ATTRIBUTION.get("images", []),
         n_images=ATTRIBUTION.get("n_images", 6),
