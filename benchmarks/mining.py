@@ -5,8 +5,9 @@ four layers (_blocks.1, _blocks.4, _blocks.10, _conv_head), K = 9, batch 64, 2 t
 Timing is measured side by side in one process, interleaved over rounds (best of
 each), two ways: on pre-decoded batches (compute only) and end to end from image files.
 Memory: each dataset size runs mine_topk in a fresh subprocess; peak RSS is compared.
-Run: `PYTHONPATH=src python benchmarks/mining.py results/data/photos/manifest.csv`.
-Writes benchmarks/results/mining.md.
+Run from a pipeline run's directory: `PYTHONPATH=src python benchmarks/mining.py
+results/data/photos/manifest.csv [timing|memory|all]`. Writes benchmarks/results/mining.md
+(timing) and mining_memory.md.
 """
 
 from __future__ import annotations
@@ -60,25 +61,47 @@ def mining_from_files(model, paths) -> float:
     return time.perf_counter() - start
 
 
+MEMORY_PROBE = """
+import json, sys, threading, time, torch
+torch.set_num_threads(2)
+from featvis.data import read_manifest
+from featvis.mining import mine_topk
+from featvis.models import load_model
+
+def rss():  # current resident set size in MiB
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+manifest, n, spec, layers, k, batch = json.loads(sys.argv[1])
+paths = read_manifest(manifest)['path'].tolist()
+paths = (paths * (n // len(paths) + 1))[:n]
+model = load_model(spec)
+before, peak, done = rss(), [0.0], threading.Event()
+
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss())
+        time.sleep(0.01)
+
+thread = threading.Thread(target=sample)
+thread.start()
+result = mine_topk(model, paths, layers, k, torch.device('cpu'), batch, progress=False)
+done.set()
+thread.join()
+state = sum(a.nbytes for layer in result.values() for a in layer.values())
+print(json.dumps({'before': before, 'peak': peak[0], 'state_bytes': state}))
+"""
+
+
 def peak_memory(manifest: str, n: int) -> dict:
-    """Run mining over n images (the manifest repeated) in a fresh process; peak RSS in MiB."""
-    code = (
-        "import json,resource,sys,torch; torch.set_num_threads(2)\n"
-        "from featvis.data import read_manifest; from featvis.mining import mine_topk;"
-        "from featvis.models import load_model\n"
-        f"paths = read_manifest({manifest!r})['path'].tolist(); paths = (paths * ({n} // len(paths) + 1))[:{n}]\n"
-        f"m = load_model({SPEC!r})\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        f"r = mine_topk(m, paths, {LAYERS!r}, {K}, torch.device('cpu'), {BATCH}, progress=False)\n"
-        "state = sum(a.nbytes for layer in r.values() for a in layer.values())\n"
-        "print(json.dumps({'peak': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
-        "'after_load': base / 1024, 'state_bytes': state}))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    """Mining over n images (the manifest repeated) in a fresh process: resident memory
+    before mining and its peak during mining (sampled every 10 ms), in MiB."""
+    args = json.dumps([manifest, n, SPEC, LAYERS, K, BATCH])
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, args], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main(manifest: str) -> None:
+def timing(manifest: str) -> list[str]:
     torch.set_num_threads(THREADS)
     model = load_model(SPEC, "efficientnet_lite0")
     paths = read_manifest(manifest)["path"].tolist()
@@ -92,9 +115,8 @@ def main(manifest: str) -> None:
         times["mining_files"].append(mining_from_files(model, paths))
         print({k: round(v[-1], 2) for k, v in times.items()}, flush=True)
     best = {k: min(v) for k, v in times.items()}
-    memory = {n: peak_memory(manifest, n) for n in (len(paths) // 4, len(paths), 4 * len(paths))}
     load = " ".join(open("/proc/loadavg").read().split()[:3])
-    lines = [
+    return [
         "# Patch mining vs a bare forward pass",
         "",
         f"EfficientNet-Lite0, 160 px, {len(paths):,} photos, layers {', '.join(LAYERS)}, K = {K}, "
@@ -112,20 +134,39 @@ def main(manifest: str) -> None:
         "(early stop), per-image spatial maxima and the (C x K) top-K update for all four layers.",
         "Target: at most 1.10x.",
         "",
-        "## Peak memory vs number of images (fresh process each)",
+    ]
+
+
+def memory(manifest: str) -> list[str]:
+    n = len(read_manifest(manifest))
+    found = {size: peak_memory(manifest, size) for size in (n // 4, n, 4 * n)}
+    return [
+        "# Patch mining: peak memory vs number of images",
         "",
-        "| images | peak RSS (MiB) | RSS after model load (MiB) | top-K state (bytes) |",
-        "|---:|---:|---:|---:|",
-        *[f"| {n:,} | {m['peak']:.0f} | {m['after_load']:.0f} | {m['state_bytes']:,} |" for n, m in memory.items()],
+        f"EfficientNet-Lite0, 160 px, layers {', '.join(LAYERS)}, K = {K}, batch {BATCH}; the photos manifest "
+        "repeated to each size; a fresh process per size. Resident memory is sampled every 10 ms while mining.",
         "",
-        "The state is O(channels x K) per layer, independent of the number of images; images are decoded one "
-        "batch at a time.",
+        "| images | RSS before mining (MiB) | peak RSS while mining (MiB) | growth (MiB) | top-K state (bytes) |",
+        "|---:|---:|---:|---:|---:|",
+        *[f"| {size:,} | {m['before']:.0f} | {m['peak']:.0f} | {m['peak'] - m['before']:.0f} | "
+          f"{m['state_bytes']:,} |" for size, m in found.items()],
+        "",
+        "The growth is one batch of images and activations; the top-K state is O(channels x K) per layer. "
+        "Neither depends on the number of images.",
         "",
     ]
-    out = Path(__file__).parent / "results" / "mining.md"
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+
+
+def main(manifest: str, part: str = "all") -> None:
+    results = Path(__file__).parent / "results"
+    parts = {"timing": ("mining.md", timing), "memory": ("mining_memory.md", memory)}
+    for key, (name, make) in parts.items():
+        if part in ("all", key):
+            lines = make(manifest)
+            (results / name).write_text("\n".join(lines))
+            print("\n".join(lines))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "results/data/photos/manifest.csv")
+    main(sys.argv[1] if len(sys.argv) > 1 else "results/data/photos/manifest.csv",
+         sys.argv[2] if len(sys.argv) > 2 else "all")
