@@ -23,6 +23,10 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/weights.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/attention.smk"
+include: "workflow/rules/patches.smk"
+include: "workflow/rules/neighbors.smk"
+include: "workflow/rules/embed.smk"
+include: "workflow/rules/attribution.smk"
 
 
 rule all:
@@ -32,4 +36,8 @@ rule all:
         weights_targets(),
         features_targets(),
         attention_targets(),
+        patches_targets(),
+        neighbors_targets(),
+        embed_targets(),
+        attribution_targets(),
     default_target: True

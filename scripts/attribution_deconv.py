@@ -1,0 +1,34 @@
+"""Rule attribution_deconv: each channel's top patches next to their DeconvNet projections."""
+import numpy as np
+
+from featvis.attribution import project, projection_to_image
+from featvis.data import display_image, read_manifest, to_tensor
+from featvis.figures import image_grid, save_figure
+from featvis.models import load_model
+from featvis.patches import cut_patch, describe_field, patch_box
+from featvis.receptive import receptive_fields
+from featvis.runtime import start_job
+
+sm = snakemake  # noqa: F821 - injected by Snakemake
+device = start_job(sm.log, sm.params.compute)
+model = load_model(sm.params.spec, sm.params.model)
+module, p, layer = model.module.to(device), model.preprocess, sm.params.layer
+field = receptive_fields(module, (1, p.channels, p.image_size, p.image_size), [layer])[layer]
+topk = dict(np.load(sm.input.topk))
+paths = read_manifest(sm.input.manifest)["path"].tolist()
+k = topk["value"].shape[1]
+cells, titles = [], []
+for c in range(min(sm.params.channels, topk["value"].shape[0])):
+    ids, ys, xs = topk["image"][c], topk["y"][c], topk["x"][c]
+    images = [display_image(paths[i], p.image_size, p.channels) for i in ids]
+    projections = project(module, layer, to_tensor(images, p).to(device), c, ys, xs, sm.params.method)
+    patches = [cut_patch(im, field, y, x) for im, y, x in zip(images, ys, xs)]
+    shown = [cut_patch(projection_to_image(pr, patch_box(field, y, x, p.image_size)), field, y, x)
+             for pr, y, x in zip(projections, ys, xs)]
+    blank = np.full_like(patches[0], 255)
+    cells += patches + [blank] + shown
+    titles += [f"ch {c} patch 1"] + [""] * (k - 1) + [""] + [f"ch {c} {sm.params.method}"] + [""] * (k - 1)
+title = (f"{sm.params.model} {layer}: top-{k} patches (left) and their {sm.params.method} projections "
+         f"(right, grey = 0)\n{describe_field(field)}")
+save_figure(image_grid(cells, ncols=2 * k + 1, titles=titles, cell_inches=0.6, suptitle=title,
+                       value_range=(0, 255)), sm.output.figure, dpi=sm.params.dpi)

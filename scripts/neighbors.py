@@ -1,0 +1,35 @@
+"""Rule neighbors: nearest images of the query images, per metric, with grid figures."""
+import numpy as np
+import pandas as pd
+
+from featvis.data import display_image, read_manifest
+from featvis.figures import save_figure
+from featvis.io import atomic_path, save_npz
+from featvis.models import load_model
+from featvis.neighbors import nearest, neighbor_grid, resolve_queries
+from featvis.runtime import start_job
+
+sm = snakemake  # noqa: F821 - injected by Snakemake
+start_job(sm.log, sm.params.compute)
+manifest = read_manifest(sm.input.manifest)
+features = np.load(sm.input.features, mmap_mode="r")
+queries = resolve_queries(manifest, sm.params.queries, sm.params.n_queries)
+preprocess = load_model(sm.params.spec, sm.params.model).preprocess
+paths, labels = manifest["path"].tolist(), manifest["label"].tolist()
+rows, arrays = [], {"queries": np.array(queries)}
+threads = int(sm.params.compute["threads"])
+for metric, figure_path in zip(sm.params.metrics, sm.output.figures):
+    indices, dists = nearest(features, queries, sm.params.k, metric, sm.params.index, threads)
+    arrays[f"{metric}_indices"], arrays[f"{metric}_distances"] = indices, dists
+    for q, ids, ds in zip(queries, indices, dists):
+        rows += [{"metric": metric, "query": q, "query_path": paths[q], "rank": r + 1, "neighbor": int(i),
+                  "neighbor_path": paths[i], "distance": float(d), "same_label": labels[i] == labels[q]}
+                 for r, (i, d) in enumerate(zip(ids, ds))]
+    shown = sorted({int(i) for i in indices.ravel()} | set(queries))
+    images = {i: display_image(paths[i], preprocess.image_size, preprocess.channels) for i in shown}
+    title = (f"{sm.params.model} {sm.params.layer}: {sm.params.k} nearest images by {metric} "
+             f"({sm.params.pool}-pooled features, {sm.params.index} search)")
+    save_figure(neighbor_grid(images, queries, indices, dists, labels, title), figure_path, dpi=sm.params.dpi)
+save_npz(sm.output.arrays, **arrays)
+with atomic_path(sm.output.table) as tmp:
+    pd.DataFrame(rows).to_csv(tmp, index=False, lineterminator="\n", float_format="%.6g")

@@ -1,0 +1,19 @@
+"""Rule patches_merge: one layer's shard top-Ks merged exactly."""
+from pathlib import Path
+
+import numpy as np
+
+from featvis.data import manifest_hash, read_manifest
+from featvis.io import save_npz, write_sidecar
+from featvis.mining import merge_topk
+from featvis.runtime import start_job
+
+sm = snakemake  # noqa: F821 - injected by Snakemake
+start_job(sm.log)
+parts = [dict(np.load(Path(shard) / f"{sm.params.layer}.npz")) for shard in sm.input.shards]
+topk = merge_topk(parts, sm.params.k)
+save_npz(sm.output.topk, **topk)
+write_sidecar(sm.output.meta, model=sm.params.model, dataset=sm.params.dataset, layer=sm.params.layer,
+              k=sm.params.k, negative=bool(topk["negative"]), channels=int(topk["value"].shape[0]),
+              spatial=topk["spatial"].tolist(), dataset_hash=manifest_hash(read_manifest(sm.input.manifest)),
+              ranking="distinct images per channel, each at its spatial max (min); ties to the lower image index")

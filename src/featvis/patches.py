@@ -1,0 +1,93 @@
+"""Image patches at a layer's exact receptive field, and their grid figures.
+
+A patch is the input region one layer position can see (``featvis.receptive``),
+clipped at the image border. To keep the grid honest about clipping, each patch is
+drawn on a canvas of the full receptive-field size (capped at the image size), with
+the part that falls outside the image left in a flat grey.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from featvis.data import display_image
+from featvis.figures import image_grid
+from featvis.receptive import Field
+
+log = logging.getLogger(__name__)
+
+OUTSIDE = 128  # grey for the part of a receptive field beyond the image border
+
+
+def patch_box(field: Field | None, y: int, x: int, size: int) -> tuple[int, int, int, int]:
+    """Clipped input box (y0, y1, x0, x1) of position (y, x); the whole image for a global field."""
+    if field is None:
+        return 0, size, 0, size
+    return field.box(int(y), int(x), size, size)
+
+
+def cut_patch(image: np.ndarray, field: Field | None, y: int, x: int) -> np.ndarray:
+    """The receptive field of (y, x) in ``image`` (H, W[, 3]) on a canvas of the field's size,
+    grey where the field lies outside the image."""
+    height, width = image.shape[:2]
+    if field is None:
+        return image.copy()
+    y0, y1, x0, x1 = field.box(int(y), int(x), height, width)
+    fy0, fx0 = field.jump[0] * int(y) + field.lo[0], field.jump[1] * int(x) + field.lo[1]
+    canvas_h, canvas_w = min(field.size[0], height), min(field.size[1], width)
+    # Where the clipped box sits in the canvas: offset by what was cut at the top/left,
+    # unless the field is larger than the image (then the canvas is the image).
+    off_y = 0 if field.size[0] >= height else y0 - fy0
+    off_x = 0 if field.size[1] >= width else x0 - fx0
+    canvas = np.full((canvas_h, canvas_w, *image.shape[2:]), OUTSIDE, dtype=image.dtype)
+    canvas[off_y : off_y + (y1 - y0), off_x : off_x + (x1 - x0)] = image[y0:y1, x0:x1]
+    return canvas
+
+
+def topk_patches(
+    topk: dict[str, np.ndarray], field: Field | None, paths: Sequence[str], image_size: int, channels: int,
+    which: Sequence[int],
+) -> list[list[np.ndarray]]:
+    """Patches for the listed channels, each a list of K patches (best first)."""
+    cache: dict[int, np.ndarray] = {}
+
+    def image(index: int) -> np.ndarray:
+        if index not in cache:
+            cache[index] = display_image(paths[index], image_size, channels)
+        return cache[index]
+
+    return [
+        [cut_patch(image(int(i)), field, y, x) for i, y, x in zip(topk["image"][c], topk["y"][c], topk["x"][c])]
+        for c in which
+    ]
+
+
+def describe_field(field: Field | None) -> str:
+    if field is None:
+        return "global receptive field: patches are whole images"
+    return f"receptive field {field.size[0]}x{field.size[1]} px, stride {field.jump[0]}"
+
+
+def layer_grid(
+    patches: list[list[np.ndarray]], channels: Sequence[int], title: str, cell_inches: float = 0.6
+) -> plt.Figure:
+    """Rows are channels, columns the K best patches."""
+    k = len(patches[0])
+    flat = [p for row in patches for p in row]
+    titles = [f"ch {c}" if j == 0 else "" for c in channels for j in range(k)]
+    return image_grid(flat, ncols=k, titles=titles, cell_inches=cell_inches, suptitle=title,
+                      value_range=(0, 255))
+
+
+def channel_grid(
+    patches: list[np.ndarray], values: np.ndarray, labels: Sequence[str], title: str, cell_inches: float = 1.0
+) -> plt.Figure:
+    """One channel's K patches, titled with activation value and image label."""
+    ncols = min(len(patches), 12)
+    titles = [f"{v:.3g} | {lab}"[:22] for v, lab in zip(values, labels)]
+    return image_grid(list(patches), ncols=ncols, titles=titles, cell_inches=cell_inches, suptitle=title,
+                      value_range=(0, 255))

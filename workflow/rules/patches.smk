@@ -1,0 +1,123 @@
+# Stage patches: top-K maximally (optionally minimally) activating image patches per
+# channel, cut at each layer's exact receptive field. One mining job per shard of the
+# manifest (O(channels x K) state each), merged exactly, then figures.
+# Also defines view_layers(), used by the neighbors, embed and attribution stages.
+
+PATCHES = config.get("patches", {})
+
+
+def view_layers(section, model, dataset):
+    """Layers a view stage runs on: `<section>.layers[model]` if given, else every
+    analysis layer of the pair. Each must be an analysis layer (its features exist)."""
+    chosen = config.get(section, {}).get("layers", {}).get(model)
+    known = analysis_layers(model, dataset)
+    if chosen is None:
+        return known
+    for layer in chosen:
+        if layer not in known:
+            raise ValueError(
+                f"{section}.layers.{model}: {layer!r} is not an analysis layer of {model} on {dataset} "
+                f"(add it to analyses[].layers; known: {', '.join(known)})"
+            )
+    return list(chosen)
+
+
+def mined_layers(model, dataset):
+    """Patch layers plus the attribution stage's projection layers (which need top-K)."""
+    layers = view_layers("patches", model, dataset)
+    return layers + [l for l in view_layers("attribution", model, dataset) if l not in layers]
+
+
+def patch_signs():
+    return ["max", "min"] if PATCHES.get("negative", False) else ["max"]
+
+
+def patch_shards():
+    return PATCHES.get("shards", 1)
+
+
+rule patches_shard:
+    input:
+        manifest=lambda wc: manifest_path(wc.dataset),
+        weights=lambda wc: model_inputs(wc.model),
+    output:
+        directory(f"{RESULTS}/patches/{{model}}/{{dataset}}/shards/{{sign}}/{{shard}}"),
+    params:
+        spec=lambda wc: model_spec(wc.model),
+        model=lambda wc: wc.model,
+        layers=lambda wc: mined_layers(wc.model, wc.dataset),
+        k=PATCHES.get("k", 9),
+        negative=lambda wc: wc.sign == "min",
+        batch_size=PATCHES.get("batch_size", 64),
+        shard=lambda wc: int(wc.shard),
+        n_shards=patch_shards(),
+        compute=compute_params(),
+    threads: config.get("threads", 2)
+    wildcard_constraints:
+        sign="max|min",
+    log:
+        "logs/patches/{model}/{dataset}/{sign}.shard{shard}.log",
+    script:
+        "../../scripts/patches_shard.py"
+
+
+rule patches_merge:
+    input:
+        shards=lambda wc: [
+            f"{RESULTS}/patches/{wc.model}/{wc.dataset}/shards/{wc.sign}/{i}" for i in range(patch_shards())
+        ],
+        manifest=lambda wc: manifest_path(wc.dataset),
+    output:
+        topk=f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/top_{{sign}}.npz",
+        meta=f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/top_{{sign}}.json",
+    params:
+        model=lambda wc: wc.model,
+        dataset=lambda wc: wc.dataset,
+        layer=lambda wc: wc.layer,
+        k=PATCHES.get("k", 9),
+    wildcard_constraints:
+        sign="max|min",
+    log:
+        "logs/patches/{model}/{dataset}/{layer}.{sign}.merge.log",
+    script:
+        "../../scripts/patches_merge.py"
+
+
+rule patches_figures:
+    input:
+        topk=f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/top_{{sign}}.npz",
+        manifest=lambda wc: manifest_path(wc.dataset),
+        weights=lambda wc: model_inputs(wc.model),
+    output:
+        grid=report(
+            f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/grid_{{sign}}.png",
+            caption="../report/patches_grid.rst",
+            category="Top-K patches",
+            labels={"model": "{model}", "layer": "{layer}", "figure": "top {sign} patches"},
+        ),
+        channels=directory(f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/channels_{{sign}}"),
+    params:
+        spec=lambda wc: model_spec(wc.model),
+        model=lambda wc: wc.model,
+        layer=lambda wc: wc.layer,
+        grid_channels=PATCHES.get("grid_channels", 16),
+        channel_figures=PATCHES.get("channel_figures", 4),
+        dpi=PLOT.get("dpi", 100),
+    wildcard_constraints:
+        sign="max|min",
+    log:
+        "logs/patches/{model}/{dataset}/{layer}.{sign}.figures.log",
+    script:
+        "../../scripts/patches_figures.py"
+
+
+def patches_targets():
+    return [
+        f"{RESULTS}/patches/{model}/{dataset}/{layer}/{kind}_{sign}.png"
+        if kind == "grid"
+        else f"{RESULTS}/patches/{model}/{dataset}/{layer}/channels_{sign}"
+        for model, dataset in analysis_pairs()
+        for layer in view_layers("patches", model, dataset)
+        for sign in patch_signs()
+        for kind in ("grid", "channels")
+    ]
