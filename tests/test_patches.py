@@ -8,9 +8,16 @@ import torch
 from featvis.figures import save_figure
 from featvis.mining import mine_topk
 from featvis.patches import OUTSIDE, cut_patch, describe_field, layer_grid, topk_patches
-from featvis.receptive import Field, receptive_fields
+from featvis.receptive import receptive_fields
 
-FIELD = Field(jump=(2, 2), lo=(-1, -1), hi=(1, 1))  # 3x3 field, stride 2, padding 1
+
+def conv_field(kernel: int, stride: int, padding: int, size: int):
+    """The traced field of a single real convolution on a size x size image."""
+    conv = torch.nn.Conv2d(1, 1, kernel, stride=stride, padding=padding)
+    return receptive_fields(torch.nn.Sequential(conv), (1, 1, size, size), ["0"])["0"]
+
+
+FIELD = conv_field(3, 2, 1, 8)  # 3x3 field, stride 2, padding 1
 
 
 def test_patch_is_clipped_and_placed():
@@ -24,7 +31,7 @@ def test_patch_is_clipped_and_placed():
 
 def test_field_larger_than_image_shows_the_image():
     image = np.arange(16, dtype=np.uint8).reshape(4, 4)
-    big = Field(jump=(4, 4), lo=(-5, -5), hi=(5, 5))
+    big = conv_field(11, 4, 5, 4)
     np.testing.assert_array_equal(cut_patch(image, big, 0, 0), image)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from featvis.data import display_image
 from featvis.figures import image_grid
-from featvis.receptive import Field
+from featvis.receptive import LayerField as Field
 
 log = logging.getLogger(__name__)
 
