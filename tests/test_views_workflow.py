@@ -29,7 +29,7 @@ TINY = {
     "analyses": [{"model": "efficientnet_lite0", "dataset": "photos", "layers": ["_blocks.4"]}],
     "features": {"batch_size": 16, "shards": 1},
     "figures": {"dpi": 60, "filter_cell_inches": 0.6},
-    "patches": {"k": 4, "negative": False, "shards": 2, "batch_size": 8, "grid_channels": 4, "channel_figures": 2},
+    "patches": {"k": 4, "source": "images", "shards": 2, "batch_size": 8, "grid_channels": 4, "channel_figures": 2},
     "neighbors": {"k": 3, "index": "faiss_flat", "metrics": ["l2", "cosine"], "queries": [0, "rocket/00017.png"]},
     "embed": {"methods": ["pca", "tsne"], "perplexity": 5, "atlas_grid": 6, "atlas_cell_px": 16},
     "attribution": {"channels": 2, "layers": {"efficientnet_lite0": ["_blocks.4"]},

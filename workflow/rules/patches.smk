@@ -1,6 +1,8 @@
 # Stage patches: top-K maximally (optionally minimally) activating image patches per
-# channel, cut at each layer's exact receptive field. One mining job per shard of the
-# manifest (O(channels x K) state each), merged exactly, then figures.
+# channel, cut at each layer's exact receptive field. By default the maxima come from the
+# features stage's cached per-image maxima; otherwise (source: images, or negative
+# patches) one mining job per shard of the manifest (O(channels x K) state each), merged
+# exactly. Then figures.
 # Also defines view_layers(), used by the neighbors, embed and attribution stages.
 
 PATCHES = config.get("patches", {})
@@ -36,6 +38,21 @@ def patch_shards():
     return PATCHES.get("shards", 1)
 
 
+def from_features(sign):
+    """Maximal patches come from the features stage's per-image maxima (no second pass,
+    identical result) unless `patches.source: images`; minimal ones need the miner's pass."""
+    return sign == "max" and PATCHES.get("source", "features") == "features"
+
+
+def patches_merge_inputs(wc):
+    if from_features(wc.sign):
+        base = f"{RESULTS}/features/{wc.model}/{wc.dataset}/{wc.layer}"
+        return {"max": f"{base}/max.npy", "argmax": f"{base}/argmax.npy", "features_meta": f"{base}/meta.json",
+                "manifest": manifest_path(wc.dataset)}
+    shards = [f"{RESULTS}/patches/{wc.model}/{wc.dataset}/shards/{wc.sign}/{i}" for i in range(patch_shards())]
+    return {"shards": shards, "manifest": manifest_path(wc.dataset)}
+
+
 rule patches_shard:
     input:
         manifest=lambda wc: manifest_path(wc.dataset),
@@ -63,10 +80,7 @@ rule patches_shard:
 
 rule patches_merge:
     input:
-        shards=lambda wc: [
-            f"{RESULTS}/patches/{wc.model}/{wc.dataset}/shards/{wc.sign}/{i}" for i in range(patch_shards())
-        ],
-        manifest=lambda wc: manifest_path(wc.dataset),
+        unpack(patches_merge_inputs),
     output:
         topk=f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/top_{{sign}}.npz",
         meta=f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/top_{{sign}}.json",
@@ -75,6 +89,7 @@ rule patches_merge:
         dataset=lambda wc: wc.dataset,
         layer=lambda wc: wc.layer,
         k=PATCHES.get("k", 9),
+        from_features=lambda wc: from_features(wc.sign),
     wildcard_constraints:
         sign="max|min",
     log:
