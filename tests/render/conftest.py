@@ -10,13 +10,14 @@ from torch import nn
 
 
 def grating_kernel(size: int, frequency: float, angle_deg: float) -> torch.Tensor:
-    """A Gabor-like oriented grating: cos(2 pi f (x cos a + y sin a)) under a wide Gaussian."""
+    """An oriented grating cos(2 pi f (x cos a + y sin a)) under a wide Gaussian, zero mean."""
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     y, x = torch.meshgrid(r, r, indexing="ij")
     a = math.radians(angle_deg)
     wave = torch.cos(2 * math.pi * frequency * (x * math.cos(a) + y * math.sin(a)))
     window = torch.exp(-(x**2 + y**2) / (2 * (size / 3) ** 2))
-    return (wave * window).float()
+    kernel = wave * window
+    return (kernel - kernel.mean()).float()  # zero mean: a flat image gives no response
 
 
 class GratingNet(nn.Sequential):

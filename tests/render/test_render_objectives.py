@@ -69,7 +69,8 @@ def test_diversity_against_numpy(acts):
     grams /= np.linalg.norm(grams, axis=1, keepdims=True)
     sim = grams @ grams.T
     groups = [0, 0, 1, 1]
-    expected = [-np.mean([sim[i, j] for j in range(4) if j != i and groups[j] == groups[i]]) for i in range(4)]
+    expected = [-np.mean([sim[i, j] for j in range(4) if j != i and groups[j] == groups[i]])
+                for i in range(4)]
     np.testing.assert_allclose(obj.diversity("a", groups)(acts).numpy(), expected, rtol=1e-5)
 
 

@@ -126,7 +126,7 @@ def render(model: nn.Module, objective: Objective, seeds: Sequence[int],
         for octave, (size, steps) in enumerate(schedule):
             param = _make_param(settings, seeds, size, images, device)
             optimizer = torch.optim.Adam(param.parameters(), lr=settings.lr)
-            for step in tqdm(range(steps), desc=f"render octave {octave}", disable=not progress):
+            for _ in tqdm(range(steps), desc=f"render octave {octave}", disable=not progress):
                 optimizer.zero_grad(set_to_none=True)
                 image = param()
                 pipe.activations(image, rng, acts)

@@ -111,7 +111,8 @@ class ImageParam(nn.Module):
 class PixelParam(ImageParam):
     """One free value per pixel and colour channel."""
 
-    def __init__(self, seeds: Sequence[int], size: int | tuple[int, int], sd: float = 0.01, **kw: Any) -> None:
+    def __init__(self, seeds: Sequence[int], size: int | tuple[int, int], sd: float = 0.01,
+                 **kw: Any) -> None:
         super().__init__(seeds, size, **kw)
         self.pixels = nn.Parameter(item_randn(self.seeds, (3, self.height, self.width), sd))
 

@@ -79,7 +79,8 @@ class AffineTransform(nn.Module):
         return warp(images, self.matrices(rng, size), self.out_size(size), fill)
 
 
-def warp(images: torch.Tensor, matrices: torch.Tensor, out_size: tuple[int, int], fill: float) -> torch.Tensor:
+def warp(images: torch.Tensor, matrices: torch.Tensor, out_size: tuple[int, int],
+         fill: float) -> torch.Tensor:
     """Resample ``images`` by pixel-space matrices (output -> input), constant ``fill`` outside."""
     (h_in, w_in), (h_out, w_out) = images.shape[-2:], out_size
     to_norm_in = torch.diag(torch.tensor([2.0 / w_in, 2.0 / h_in, 1.0]))
