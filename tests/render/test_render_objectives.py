@@ -101,3 +101,13 @@ def test_channel_out_of_range_is_a_clear_error(acts):
 def test_wrong_number_of_indices_is_a_clear_error(acts):
     with pytest.raises(ValueError, match="3 indices for a batch of 4"):
         obj.channel("a", [0, 1, 2])(acts)
+
+
+def test_stack_gives_each_item_its_own_objective(acts):
+    a, b = obj.channel("a", 1), obj.channel("a", 4)
+    items = [a, a + b, b, -a]
+    score = obj.stack(items)(acts)
+    expected = torch.stack([o(acts)[i] for i, o in enumerate(items)])
+    torch.testing.assert_close(score, expected)
+    with pytest.raises(ValueError, match="stack of 2 objectives for a batch of 4"):
+        obj.stack([a, b])(acts)

@@ -229,3 +229,18 @@ def interpolate(a: Objective, b: Objective, frames: int) -> Objective:
         raise ValueError(f"an interpolation needs at least 2 frames, got {frames}")
     t = torch.linspace(0.0, 1.0, frames)
     return a * (1 - t) + b * t
+
+
+def stack(items: Sequence[Objective]) -> Objective:
+    """Item i of the batch maximises ``items[i]`` (e.g. a, a + b and b side by side)."""
+    items = list(items)
+
+    def fn(acts: Acts) -> torch.Tensor:
+        scores = [o(acts) for o in items]
+        if len(scores) != scores[0].shape[0]:
+            raise ValueError(f"stack of {len(scores)} objectives for a batch of {scores[0].shape[0]}")
+        return torch.stack([s[i] for i, s in enumerate(scores)])
+
+    layers = [name for o in items for name in o.layers]
+    checks = [c for o in items for c in o.checks]
+    return Objective(fn, layers, "stack(" + ", ".join(o.name for o in items) + ")", checks)
