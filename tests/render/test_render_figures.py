@@ -59,10 +59,11 @@ def test_regularization_comparison_uses_the_same_steps(grating_net):
 
 def test_figures_are_byte_reproducible(grating_net, tmp_path):
     batch = render_channels(grating_net, "relu", [0, 1], FAST)
+    triple = np.concatenate([batch.result.images] * 2)[:3]
     figures = {
         "grid": lambda: rfig.channel_grid(batch.result.images, [0, 1], "grid"),
         "diversity": lambda: rfig.diversity_rows(batch.result.images, [0], 2, "div"),
-        "addition": lambda: rfig.addition_figure(np.concatenate([batch.result.images] * 2)[:3], [(0, 1)], "add"),
+        "addition": lambda: rfig.addition_figure(triple, [(0, 1)], "add"),
         "strip": lambda: rfig.interpolation_strip(batch.result.images, 0, 1, "strip"),
         "reg": lambda: rfig.regularization_figure({"a": batch.result.images, "b": batch.result.images},
                                                   [0, 1], "reg"),
