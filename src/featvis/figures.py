@@ -49,17 +49,28 @@ def image_grid(
     cell_inches: float = 1.0,
     suptitle: str | None = None,
     cmap: str = "gray",
+    value_range: tuple[float, float] | None = None,
 ) -> plt.Figure:
-    """A grid of images without axes; grayscale images use ``cmap``."""
+    """A grid of images without axes; grayscale images use ``cmap`` over ``value_range``
+    (default: each image's own range)."""
+    vmin, vmax = value_range or (None, None)
     nrows = max(1, -(-len(images) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * cell_inches, nrows * cell_inches + 0.4 * bool(suptitle)), squeeze=False)
-    for ax in axes.flat:
+    gap = 0.12 * cell_inches
+    title_lines = (suptitle.count("\n") + 1) if suptitle else 0
+    top = 0.16 * title_lines + 0.1 + (0.12 if titles else 0.0)
+    width = ncols * (cell_inches + gap) + gap
+    height = nrows * (cell_inches + gap) + gap + top
+    fig = plt.figure(figsize=(max(width, 2.6 if suptitle else 0.0), height))
+    left_pad = (fig.get_figwidth() - width) / 2
+    for i, image in enumerate(images):
+        row, col = divmod(i, ncols)
+        x = left_pad + gap + col * (cell_inches + gap)
+        y = height - top - (row + 1) * (cell_inches + gap)
+        ax = fig.add_axes((x / fig.get_figwidth(), y / height, cell_inches / fig.get_figwidth(), cell_inches / height))
+        ax.imshow(image, cmap=cmap if np.ndim(image) == 2 else None, vmin=vmin, vmax=vmax, interpolation="nearest")
         ax.axis("off")
-    for i, (ax, image) in enumerate(zip(axes.flat, images)):
-        ax.imshow(image, cmap=cmap if np.ndim(image) == 2 else None, interpolation="nearest")
         if titles:
-            ax.set_title(titles[i], fontsize=6)
+            ax.set_title(titles[i], fontsize=6, pad=2)
     if suptitle:
-        fig.suptitle(suptitle, fontsize=9)
-    fig.tight_layout()
+        fig.suptitle(suptitle, fontsize=8, y=1 - 0.05 / height, va="top")
     return fig

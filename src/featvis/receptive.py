@@ -169,6 +169,8 @@ def receptive_fields(model: nn.Module, input_shape: tuple[int, ...], layers: Ite
 
     def make_hook(name: str):
         def hook(_module, _inputs, output):
+            if name in found:  # a module called twice: its first call, as in the layer table
+                return
             tensor = output[0] if isinstance(output, (tuple, list)) else output
             found[name] = tracer.field_of(tensor) if isinstance(tensor, torch.Tensor) and tensor.ndim == 4 else GLOBAL
 

@@ -1,0 +1,10 @@
+"""Rule data: build and check a dataset's manifest."""
+from featvis.data import build_rows, validate, write_manifest
+from featvis.runtime import start_job
+
+start_job(snakemake.log)  # noqa: F821 - injected by Snakemake
+spec = snakemake.params.spec  # noqa: F821
+rows = build_rows(spec, snakemake.params.image_dir)  # noqa: F821
+manifest, skipped = validate(rows, spec.get("on_error", "raise"))
+write_manifest(skipped, snakemake.output.skipped)  # noqa: F821
+write_manifest(manifest, snakemake.output.manifest)  # noqa: F821

@@ -1,0 +1,20 @@
+"""Rule features_merge: one layer's shards concatenated into memory-mappable arrays."""
+from pathlib import Path
+
+from featvis.data import manifest_hash, read_manifest
+from featvis.features import merge_shards
+from featvis.runtime import start_job
+
+sm = snakemake  # noqa: F821 - injected by Snakemake
+start_job(sm.log)
+manifest = read_manifest(sm.input.manifest)
+merge_shards(
+    [Path(shard) / f"{sm.params.layer}.npz" for shard in sm.input.shards],
+    Path(sm.output.meta).parent,
+    model=sm.params.model,
+    model_spec=sm.params.spec,
+    layer=sm.params.layer,
+    dataset=sm.params.dataset,
+    dataset_hash=manifest_hash(manifest),
+    batch_size=sm.params.batch_size,
+)

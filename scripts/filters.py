@@ -1,0 +1,12 @@
+"""Rule filters: the first-layer filter grid of a model."""
+from featvis.figures import save_figure
+from featvis.models import load_model
+from featvis.runtime import start_job
+from featvis.weights import filter_grid
+
+sm = snakemake  # noqa: F821 - injected by Snakemake
+start_job(sm.log)
+model = load_model(sm.params.spec, sm.params.model)
+p = model.preprocess
+figure = filter_grid(model.module, (1, p.channels, p.image_size, p.image_size), sm.params.model, sm.params.cell_inches)
+save_figure(figure, sm.output[0], dpi=sm.params.dpi)

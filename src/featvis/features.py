@@ -1,0 +1,115 @@
+"""Per-layer activation statistics over a dataset, streamed in batches.
+
+For each image and channel we keep the spatial mean, the spatial maximum and where
+that maximum is (row, column on the layer's grid): everything patch mining, nearest
+neighbours and embeddings need, in O(images x channels) instead of full feature maps.
+Work is split into shards (slices of the manifest) that merge by concatenation.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from featvis.data import iter_batches
+from featvis.hooks import capture, run_to_layers
+from featvis.io import commit_npy, open_npy_writer, save_npz, write_sidecar
+from featvis.models import LoadedModel
+
+STATS = ("mean", "max", "argmax")
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Statistics of one batch at one layer: (N, C) mean and max, (N, C, 2) argmax."""
+
+    mean: np.ndarray
+    max: np.ndarray
+    argmax: np.ndarray
+    spatial: tuple[int, int]
+
+
+def layer_stats(activation: torch.Tensor) -> LayerStats:
+    """Reduce an (N, C, H, W) or (N, C) activation over its spatial positions."""
+    if activation.ndim == 2:
+        values = activation.float().cpu().numpy()
+        return LayerStats(values, values, np.zeros((*values.shape, 2), np.int32), (1, 1))
+    if activation.ndim != 4:
+        raise ValueError(f"expected an (N, C, H, W) or (N, C) activation, got shape {tuple(activation.shape)}")
+    n, c, h, w = activation.shape
+    flat = activation.float().reshape(n, c, h * w)
+    top, where = flat.max(dim=2)
+    argmax = torch.stack((where // w, where % w), dim=2).to(torch.int32)
+    return LayerStats(flat.mean(dim=2).cpu().numpy(), top.cpu().numpy(), argmax.cpu().numpy(), (h, w))
+
+
+@torch.no_grad()
+def extract_shard(
+    model: LoadedModel,
+    paths: list[str],
+    layers: list[str],
+    device: torch.device,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Statistics of ``layers`` for the images at ``paths`` (one shard), in order."""
+    module = model.module.to(device)
+    chunks: dict[str, list[LayerStats]] = {name: [] for name in layers}
+    with capture(module, layers, stop_early=True) as outputs:
+        batches = iter_batches(paths, model.preprocess, batch_size)
+        for _start, batch in tqdm(batches, total=-(-len(paths) // batch_size), disable=not progress,
+                                  desc=f"features {model.name}", unit="batch"):
+            run_to_layers(module, batch.to(device), outputs)
+            for name in layers:
+                chunks[name].append(layer_stats(outputs[name]))
+    return {
+        name: {
+            "mean": np.concatenate([s.mean for s in stats]),
+            "max": np.concatenate([s.max for s in stats]),
+            "argmax": np.concatenate([s.argmax for s in stats]),
+            "spatial": np.array(stats[0].spatial, np.int32),
+        }
+        for name, stats in chunks.items()
+    }
+
+
+def write_shard(shard: dict[str, dict[str, np.ndarray]], out_dir: str | os.PathLike) -> None:
+    for name, stats in shard.items():
+        save_npz(Path(out_dir) / f"{name}.npz", **stats)
+
+
+def merge_shards(shard_files: list[str | os.PathLike], out_dir: str | os.PathLike, **sidecar) -> None:
+    """Concatenate one layer's shard files into memory-mappable ``.npy`` files."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shards = [np.load(path) for path in shard_files]
+    total = sum(len(s["mean"]) for s in shards)
+    for stat in STATS:
+        first = shards[0][stat]
+        writer = open_npy_writer(out_dir / f"{stat}.npy", (total, *first.shape[1:]), first.dtype)
+        row = 0
+        for shard in shards:
+            block = shard[stat]
+            writer[row : row + len(block)] = block
+            row += len(block)
+        commit_npy(writer, out_dir / f"{stat}.npy")
+    spatial = shards[0]["spatial"].tolist()
+    write_sidecar(out_dir / "meta.json", n_images=total, channels=int(shards[0]["mean"].shape[1]),
+                  spatial=spatial, **sidecar)
+
+
+def load_layer(layer_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The merged statistics of one layer, memory-mapped."""
+    return {stat: np.load(Path(layer_dir) / f"{stat}.npy", mmap_mode="r") for stat in STATS}
+
+
+def shard_slices(n_items: int, n_shards: int) -> list[tuple[int, int]]:
+    """Contiguous, nearly equal [start, stop) slices; empty shards are not made."""
+    n_shards = max(1, min(n_shards, n_items))
+    bounds = np.linspace(0, n_items, n_shards + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]

@@ -1,0 +1,18 @@
+# Stage data: an image manifest (path, label, split, sha1) per dataset, every image checked.
+
+
+rule data:
+    output:
+        manifest=f"{RESULTS}/data/{{dataset}}/manifest.csv",
+        skipped=f"{RESULTS}/data/{{dataset}}/skipped.csv",
+    params:
+        spec=lambda wc: config["datasets"][wc.dataset],
+        image_dir=lambda wc: f"{RESULTS}/data/{wc.dataset}/images",
+    log:
+        "logs/data/{dataset}.log",
+    script:
+        "../../scripts/data.py"
+
+
+def data_targets():
+    return [manifest_path(name) for name in config["datasets"]]

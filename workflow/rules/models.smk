@@ -1,0 +1,40 @@
+# Stage models: models the pipeline trains itself, and every model's layer table.
+
+
+rule train_model:
+    input:
+        manifest=lambda wc: manifest_path(config["models"][wc.model]["train"]["dataset"]),
+    output:
+        weights=f"{RESULTS}/models/{{model}}/weights.pt",
+        metrics=f"{RESULTS}/models/{{model}}/training.json",
+    params:
+        architecture=lambda wc: config["models"][wc.model]["architecture"],
+        train=lambda wc: config["models"][wc.model]["train"],
+        compute=compute_params(),
+    threads: config.get("threads", 2)
+    log:
+        "logs/train/{model}.log",
+    script:
+        "../../scripts/train_model.py"
+
+
+rule layer_table:
+    input:
+        weights=lambda wc: model_inputs(wc.model),
+    output:
+        report(
+            f"{RESULTS}/models/{{model}}/layers.tsv",
+            caption="../report/layers.rst",
+            category="Models",
+            labels={"model": "{model}", "figure": "layer table"},
+        ),
+    params:
+        spec=lambda wc: model_spec(wc.model),
+    log:
+        "logs/layers/{model}.log",
+    script:
+        "../../scripts/layer_table.py"
+
+
+def models_targets():
+    return [f"{RESULTS}/models/{name}/layers.tsv" for name in config["models"]]

@@ -1,0 +1,26 @@
+# Stage weights: the first-layer filter grid of every model.
+
+
+rule filters:
+    input:
+        weights=lambda wc: model_inputs(wc.model),
+    output:
+        report(
+            f"{RESULTS}/weights/{{model}}/filters.png",
+            caption="../report/filters.rst",
+            category="First-layer filters",
+            labels={"model": "{model}", "figure": "filters"},
+        ),
+    params:
+        spec=lambda wc: model_spec(wc.model),
+        model=lambda wc: wc.model,
+        dpi=PLOT.get("dpi", 100),
+        cell_inches=PLOT.get("filter_cell_inches", 0.6),
+    log:
+        "logs/filters/{model}.log",
+    script:
+        "../../scripts/filters.py"
+
+
+def weights_targets():
+    return [f"{RESULTS}/weights/{name}/filters.png" for name in config["models"]]
