@@ -1,0 +1,45 @@
+"""From a config job (plain dicts) to settings and renders: what the pipeline scripts call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from featvis.hooks import capture, get_layer, run_to_layers
+from featvis.render.optimize import RenderSettings
+
+SETTING_KEYS = ("size", "steps", "lr", "param", "param_options", "colour", "transforms", "regularizers",
+                "octaves", "input_size", "snapshots")
+
+
+def settings_from_job(job: Mapping[str, Any], mean: Any, std: Any) -> RenderSettings:
+    """Render settings from a job dict; keys that are not settings (layer, seed ...) are ignored."""
+    values = {k: job[k] for k in SETTING_KEYS if job.get(k) is not None}
+    if "octaves" in values:
+        values["octaves"] = [tuple(o) for o in values["octaves"]]
+    for key in ("steps", "size"):
+        if key in values and (not isinstance(values[key], int) or values[key] <= 0):
+            what = "steps" if key == "steps" else "image size"
+            raise ValueError(f"{what} must be a positive integer, got {values[key]!r}")
+    return RenderSettings(mean=tuple(mean), std=tuple(std), **values)
+
+
+def layer_channels(model: nn.Module, layer: str, channels: Any, in_channels: int = 3, probe: int = 64) -> list[int]:
+    """``"all"`` becomes every channel of ``layer`` (found by a probe forward); a list is checked."""
+    get_layer(model, layer)
+    if channels != "all" and not isinstance(channels, list | tuple):
+        raise ValueError(f"channels must be a list of integers or 'all', got {channels!r}")
+    with torch.no_grad(), capture(model, [layer], stop_early=True) as acts:
+        device = next(model.parameters()).device
+        run_to_layers(model.eval(), torch.zeros(1, in_channels, probe, probe, device=device), acts)
+    count = acts[layer].shape[1]
+    if channels == "all":
+        return list(range(count))
+    bad = [c for c in channels if not isinstance(c, int) or not 0 <= c < count]
+    if bad:
+        raise ValueError(f"channel {bad[0]!r} is out of range for layer {layer!r}, which has {count} channels "
+                         f"(valid: 0..{count - 1})")
+    return [int(c) for c in channels]
