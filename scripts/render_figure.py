@@ -4,7 +4,7 @@ from featvis.figures import save_figure
 from featvis.models import load_model
 from featvis.render import figures
 from featvis.render.export import save_batch
-from featvis.render.jobs import settings_from_job
+from featvis.render.jobs import dataset_images, settings_from_job, with_dataset_statistics
 from featvis.render.recipes import render_addition, render_interpolation, render_regularization_comparison
 from featvis.runtime import start_job
 
@@ -12,6 +12,8 @@ sm = snakemake  # noqa: F821 - injected by Snakemake
 job, kind = sm.params.job, sm.params.kind
 device = str(start_job(sm.log, {**sm.params.compute, "seed": job["seed"]}))
 model = load_model(sm.params.spec, job["model"])
+images = dataset_images(sm.input.manifest[0], job.get("size", 128)) if sm.input.manifest else None
+job = with_dataset_statistics(job, images)
 settings = settings_from_job(job, model.preprocess.mean, model.preprocess.std)
 net, layer, seed = model.module, job["layer"], job["seed"]
 title = f"{job['model']} {layer}"

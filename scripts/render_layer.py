@@ -4,7 +4,7 @@ from featvis.figures import save_figure
 from featvis.models import load_model
 from featvis.render import figures
 from featvis.render.export import load_channel_maxima, save_batch
-from featvis.render.jobs import layer_channels, settings_from_job
+from featvis.render.jobs import dataset_images, layer_channels, settings_from_job, with_dataset_statistics
 from featvis.render.recipes import render_channels
 from featvis.runtime import start_job
 
@@ -14,6 +14,8 @@ device = start_job(sm.log, {**sm.params.compute, "seed": job["seed"]})
 model = load_model(sm.params.spec, job["model"])
 pre = model.preprocess
 channels = layer_channels(model.module, job["layer"], job["channels"], pre.channels)
+images = dataset_images(sm.input.manifest[0], job.get("size", 128)) if sm.input.manifest else None
+job = with_dataset_statistics(job, images)
 settings = settings_from_job(job, pre.mean, pre.std)
 copies = int(job.get("copies", 1))
 batch = render_channels(model.module, job["layer"], channels, settings, seed=job["seed"], copies=copies,

@@ -151,3 +151,15 @@ def test_image_smaller_than_the_transforms_need(effnet):
 def test_steps_must_be_positive(effnet, steps):
     with pytest.raises(ValueError, match="steps must be a positive integer"):
         render(effnet, obj.channel("_blocks.3", 0), [0], RenderSettings(size=32, steps=steps))
+
+
+def test_image_too_small_for_the_model_is_a_clear_error(grating_net):
+    with pytest.raises(ValueError, match="model failed on a .*16, 16.*use a larger image size"):
+        render(grating_net, obj.channel("relu", 0), [0], PLAIN.replace(size=16, steps=1))
+
+
+def test_one_channel_models_see_the_luminance():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()).eval()
+    result = render(net, obj.channel("1", [0, 1]), [0, 1], PLAIN.replace(size=24, steps=4, mean=(0.5,), std=(0.5,)))
+    assert result.images.shape == (2, 24, 24, 3)
+    assert result.activations["1"].shape == (2, 2, 22, 22)

@@ -32,10 +32,20 @@ def _dataset_max(job):
     return [job["dataset_max"]] if job.get("dataset_max") else []
 
 
+def _manifest(job):
+    """A job with `dataset:` estimates its colour covariance / MACO magnitudes from that dataset."""
+    if not job.get("dataset"):
+        return []
+    if job["dataset"] not in config["datasets"]:
+        raise ValueError(f"render: dataset {job['dataset']!r} is not in datasets (known: {', '.join(config['datasets'])})")
+    return [manifest_path(job["dataset"])]
+
+
 rule render_layer:
     input:
         weights=lambda wc: model_inputs(render_job(wc.render_job)["model"]),
         dataset_max=lambda wc: _dataset_max(render_job(wc.render_job)),
+        manifest=lambda wc: _manifest(render_job(wc.render_job)),
     output:
         grid=report(
             f"{RESULTS}/render/{{render_job}}/grid.png",
@@ -65,6 +75,7 @@ rule render_layer:
 rule render_figure:
     input:
         weights=lambda wc: model_inputs(render_figure_job(wc.render_kind, wc.render_job)["model"]),
+        manifest=lambda wc: _manifest(render_figure_job(wc.render_kind, wc.render_job)),
     output:
         figure=report(
             f"{RESULTS}/render/figures/{{render_kind}}/{{render_job}}.png",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from featvis.hooks import capture, get_layer, run_to_layers
 from featvis.render.optimize import RenderSettings
+from featvis.render.params import colour_sqrt_from_images
 
 SETTING_KEYS = ("size", "steps", "lr", "param", "param_options", "colour", "transforms", "regularizers",
                 "octaves", "input_size", "snapshots")
@@ -43,3 +45,26 @@ def layer_channels(model: nn.Module, layer: str, channels: Any, in_channels: int
         raise ValueError(f"channel {bad[0]!r} is out of range for layer {layer!r}, which has {count} channels "
                          f"(valid: 0..{count - 1})")
     return [int(c) for c in channels]
+
+
+def dataset_images(manifest_path: str, size: int, limit: int = 256) -> list[np.ndarray]:
+    """Up to ``limit`` images of a manifest, evenly spaced over its rows, as (size, size, 3) uint8."""
+    from featvis.data import display_image, read_manifest
+
+    paths = list(read_manifest(manifest_path)["path"])
+    if not paths:
+        raise ValueError(f"manifest {manifest_path} lists no images")
+    picks = sorted({int(i) for i in np.linspace(0, len(paths) - 1, min(limit, len(paths)))})
+    return [display_image(paths[i], size) for i in picks]
+
+
+def with_dataset_statistics(job: Mapping[str, Any], images: Sequence[np.ndarray] | None) -> dict[str, Any]:
+    """Resolve ``colour: dataset`` (colour covariance) and ``maco`` magnitudes from dataset images."""
+    job = dict(job)
+    if job.get("colour") == "dataset":
+        if not images:
+            raise ValueError("colour: dataset needs a `dataset:` (a name under datasets) in the same job")
+        job["colour"] = colour_sqrt_from_images(np.stack(images).astype(np.float64) / 255.0)
+    if job.get("param") == "maco" and images:
+        job["param_options"] = {**dict(job.get("param_options") or {}), "magnitude_images": list(images)}
+    return job

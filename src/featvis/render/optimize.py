@@ -83,18 +83,21 @@ class _Pipeline:
         self.mean = torch.tensor(settings.mean, device=device).reshape(1, -1, 1, 1)
         self.std = torch.tensor(settings.std, device=device).reshape(1, -1, 1, 1)
         self.input_size = settings.input_size
+        self.grey = len(settings.mean) == 1  # one-channel models see the luminance of the render
 
     def activations(self, images: torch.Tensor, rng: ItemRng | None, acts: dict) -> dict:
         x = self.transforms(images, rng) if rng is not None else images
         if self.input_size and tuple(x.shape[-2:]) != (self.input_size,) * 2:
             x = F.interpolate(x, size=(self.input_size,) * 2, mode="bilinear", align_corners=False)
+        if self.grey:
+            x = x.mean(1, keepdim=True)
         x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         try:
             run_to_layers(self.model, x, acts)
         except RuntimeError as err:
             raise ValueError(
-                f"the model failed on a {tuple(x.shape[-2:])} input ({err}); the image is probably "
-                "too small for this model: use a larger image size"
+                f"the model failed on a {tuple(x.shape[1:])} input: {err}. If the image is small for "
+                "this model, use a larger image size"
             ) from err
         return acts
 
