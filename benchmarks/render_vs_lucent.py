@@ -16,24 +16,37 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
-import time
-from collections.abc import Callable
-from pathlib import Path
 
-import torch
+# Both tools share this process. Under other load, OpenMP's default busy-waiting makes each
+# parallel region spin against the other processes (10-20x slower steps seen on a shared
+# 2-core machine), so threads sleep when idle; set OMP_WAIT_POLICY yourself to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from featvis.device import pick_device
-from featvis.hooks import capture, run_to_layers
-from featvis.models import load_model
-from featvis.render import RenderSettings, render
-from featvis.render import objectives as obj
-from featvis.render.fuse import prepare_model
-from featvis.render.params import make_param
-from featvis.render.transforms import ItemRng, build_transforms
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from featvis.device import pick_device  # noqa: E402
+from featvis.hooks import capture, run_to_layers  # noqa: E402
+from featvis.models import load_model  # noqa: E402
+from featvis.render import RenderSettings, render  # noqa: E402
+from featvis.render import objectives as obj  # noqa: E402
+from featvis.render.fuse import prepare_model  # noqa: E402
+from featvis.render.params import make_param  # noqa: E402
+from featvis.render.transforms import ItemRng, build_transforms  # noqa: E402
 
 LAYER, CHANNELS, STEPS, SIZE = "_blocks.10", list(range(8)), 64, 128
+LUCENT_128 = "lucent, 8 channels batched, model sees 128 (fixed_image_size=128)"
+FEATVIS_128 = "featvis, 8 channels batched, model sees 128 (input_size=128)"
+LUCENT_224 = "lucent, 8 channels batched, model sees 224 (render_vis default)"
+FEATVIS_224 = "featvis, 8 channels batched, model sees 224 (input_size=224)"
+FEATVIS_140 = "featvis, 8 channels batched, model sees 140 (transformed canvas, no resize)"
+LUCENT_ONE = "lucent, 1 channel per call, model sees 224 (render_vis default)"
+FEATVIS_ONE = "featvis, 1 channel per call, model sees 224"
 
 
 def lucent_job(model: torch.nn.Module, channels: list[int], fixed: int | None, device: str) -> Callable:
@@ -129,17 +142,13 @@ def main() -> None:
     lucent_model = load_model("efficientnet_lite0").module.to(device).eval()  # as render_vis users run it
 
     configs = {
-        "lucent, 1 channel per call, model sees 224 (render_vis default)":
-            (per_call(lucent_job, lucent_model, None, device), 8),
-        "lucent, 8 channels batched, model sees 224 (render_vis default)":
-            (lucent_job(lucent_model, CHANNELS, None, device), 8),
-        "lucent, 8 channels batched, model sees 128 (fixed_image_size=128)":
-            (lucent_job(lucent_model, CHANNELS, SIZE, device), 8),
-        "featvis, 1 channel per call, model sees 224": (per_call(featvis_job, model, 224, device), 8),
-        "featvis, 8 channels batched, model sees 224": (featvis_job(model, CHANNELS, 224, device), 8),
-        "featvis, 8 channels batched, model sees 128": (featvis_job(model, CHANNELS, SIZE, device), 8),
-        "featvis, 8 channels batched, model sees 140 (transformed canvas, no resize)":
-            (featvis_job(model, CHANNELS, None, device), 8),
+        LUCENT_128: (lucent_job(lucent_model, CHANNELS, SIZE, device), 8),
+        FEATVIS_128: (featvis_job(model, CHANNELS, SIZE, device), 8),
+        LUCENT_224: (lucent_job(lucent_model, CHANNELS, None, device), 8),
+        FEATVIS_224: (featvis_job(model, CHANNELS, 224, device), 8),
+        FEATVIS_140: (featvis_job(model, CHANNELS, None, device), 8),
+        LUCENT_ONE: (per_call(lucent_job, lucent_model, None, device), 8),
+        FEATVIS_ONE: (per_call(featvis_job, model, 224, device), 8),
     }
     featvis_job(model, CHANNELS, SIZE, device)()  # first-call costs (model preparation) out of the timing
     lucent_job(lucent_model, CHANNELS, SIZE, device)()
@@ -167,7 +176,8 @@ def write_report(path: Path, configs: dict, seconds: dict, overhead: dict, devic
         f"EfficientNet-Lite0 `{LAYER}`, channels 0-7 (mean activation), {STEPS} Adam steps (lr 0.05), "
         f"{SIZE} px Fourier + decorrelated-colour image, Distill transforms (pad 12, jitter 8, scale, "
         f"rotate, jitter 4). Device: {device}, torch {torch.__version__}, {args.threads} threads, "
-        f"{platform.processor() or platform.machine()}, {args.rounds} interleaved rounds. "
+        f"{platform.processor() or platform.machine()}, {args.rounds} interleaved rounds, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}. "
         f"Load average before/after: {load_before[0]:.1f} / {load_after[0]:.1f} (shared machine).",
         "",
         "| configuration | renders/min (best round) | renders/min (median) | seconds per round |",
@@ -176,12 +186,11 @@ def write_report(path: Path, configs: dict, seconds: dict, overhead: dict, devic
     for name, times in seconds.items():
         lines.append(f"| {name} | {rate[name]:.1f} | {median[name]:.1f} | "
                      + ", ".join(f"{t:.1f}" for t in times) + " |")
-    names = list(seconds)
     pairs = [
-        ("featvis batched vs lucent batched, both at 224", names[4], names[1]),
-        ("featvis batched vs lucent batched, both at 128", names[5], names[2]),
-        ("featvis 1 per call vs lucent 1 per call, both at 224", names[3], names[0]),
-        ("featvis batched at 128 vs lucent 1 per call at 224 (each tool's usual use)", names[5], names[0]),
+        ("featvis batched vs lucent batched, both at 128", FEATVIS_128, LUCENT_128),
+        ("featvis batched vs lucent batched, both at 224", FEATVIS_224, LUCENT_224),
+        ("featvis 1 per call vs lucent 1 per call, both at 224", FEATVIS_ONE, LUCENT_ONE),
+        ("featvis batched at 128 vs lucent 1 per call at 224 (each tool's plain use)", FEATVIS_128, LUCENT_ONE),
     ]
     lines += ["", "| speed-up (best rounds) | x |", "|---|---:|"]
     lines += [f"| {label} | {rate[a] / rate[b]:.2f} |" for label, a, b in pairs]

@@ -195,7 +195,10 @@ def magnitude_from_images(images: Sequence[np.ndarray], height: int, width: int,
         x = x[top:top + side, left:left + side].permute(2, 0, 1)[None]
         x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
         x = torch.einsum("ij,bjhw->bihw", inverse, torch.logit(x.clamp(0.02, 0.98)))
-        spectra.append(torch.fft.rfft2(x - x.mean((2, 3), keepdim=True), norm="ortho").abs())
+        # A Hann window keeps the photo's borders (not periodic) from adding a bright "+" to the spectrum.
+        window = torch.outer(torch.hann_window(height, periodic=False), torch.hann_window(width, periodic=False))
+        x = (x - x.mean((2, 3), keepdim=True)) * window / window.pow(2).mean().sqrt()
+        spectra.append(torch.fft.rfft2(x, norm="ortho").abs())
     return torch.cat(spectra).mean(0)
 
 
