@@ -163,3 +163,16 @@ def test_one_channel_models_see_the_luminance():
     result = render(net, obj.channel("1", [0, 1]), [0, 1], PLAIN.replace(size=24, steps=4, mean=(0.5,), std=(0.5,)))
     assert result.images.shape == (2, 24, 24, 3)
     assert result.activations["1"].shape == (2, 2, 22, 22)
+
+
+def test_render_copy_follows_in_place_weight_changes():
+    net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.BatchNorm2d(2)).eval()
+    first = prepare_model(net)
+    assert prepare_model(net) is first
+    with torch.no_grad():
+        net[0].weight.mul_(2)
+    second = prepare_model(net)
+    assert second is not first
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(second(x), net(x), atol=1e-5, rtol=1e-4)

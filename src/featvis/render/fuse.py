@@ -53,11 +53,21 @@ def _set_module(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent) if parent else model, attr, module)
 
 
+def _state_token(model: nn.Module) -> tuple:
+    """Changes whenever a parameter or buffer is replaced, moved or modified in place."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    return tuple((t.data_ptr(), t._version, t.device.type) for t in tensors)
+
+
 def prepare_model(model: nn.Module, keep: Iterable[str] = (), channels: int = 3, probe_size: int = 64,
                   fold: bool = True) -> nn.Module:
     """An eval-mode, frozen copy of ``model`` for rendering (cached per model and ``keep``)."""
     key = (frozenset(keep), channels, fold)
-    per_model = _CACHE.setdefault(model, {})
+    token = _state_token(model)
+    cached_token, per_model = _CACHE.get(model, (None, {}))
+    if cached_token != token:  # weights changed in place (e.g. training) or moved: start afresh
+        per_model = {}
+        _CACHE[model] = (token, per_model)
     if key in per_model:
         return per_model[key]
     frozen = copy.deepcopy(model).eval().requires_grad_(False)
