@@ -37,7 +37,7 @@ from featvis.render import RenderSettings, render  # noqa: E402
 from featvis.render import objectives as obj  # noqa: E402
 from featvis.render.fuse import prepare_model  # noqa: E402
 from featvis.render.params import make_param  # noqa: E402
-from featvis.render.transforms import ItemRng, build_transforms  # noqa: E402
+from featvis.render.transforms import ItemRng, Resize, build_transforms  # noqa: E402
 
 LAYER, CHANNELS, STEPS, SIZE = "_blocks.10", list(range(8)), 64, 128
 LUCENT_128 = "lucent, 8 channels batched, model sees 128 (fixed_image_size=128)"
@@ -91,11 +91,11 @@ def step_overhead(model: torch.nn.Module, input_size: int | None, device: str, r
     mean = torch.tensor([0.485, 0.456, 0.406], device=device).reshape(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225], device=device).reshape(1, 3, 1, 1)
 
+    if input_size:  # as render() does: the resize joins the fused resampling
+        transforms.transforms.append(Resize(input_size))
+
     def front() -> torch.Tensor:
         x = transforms(param(), rng)
-        if input_size:
-            x = torch.nn.functional.interpolate(x, size=(input_size,) * 2, mode="bilinear",
-                                                align_corners=False)
         return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
     shape = front().shape

@@ -23,7 +23,7 @@ from featvis.render.fuse import prepare_model
 from featvis.render.objectives import Objective
 from featvis.render.params import ImageParam, make_param
 from featvis.render.regularizers import Penalties
-from featvis.render.transforms import Compose, ItemRng, build_transforms
+from featvis.render.transforms import Compose, ItemRng, Resize, build_transforms
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,8 @@ def render(model: nn.Module, objective: Objective, seeds: Sequence[int],
     schedule = settings.schedule()
     device = torch.device(device)
     transforms = build_transforms(settings.transforms)
+    if settings.input_size:  # fused into the same single resampling as the other transforms
+        transforms.transforms.append(Resize(settings.input_size))
     for size, _ in schedule:
         transforms.check_size(size)
     for name in objective.layers:
