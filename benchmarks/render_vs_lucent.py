@@ -95,8 +95,7 @@ def step_overhead(model: torch.nn.Module, input_size: int | None, device: str, r
         transforms.transforms.append(Resize(input_size))
 
     def front() -> torch.Tensor:
-        x = transforms(param(), rng)
-        return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+        return transforms(param(), rng, post=(1 / std, -mean / std))  # as render() does
 
     shape = front().shape
     fixed = torch.randn(shape, device=device, requires_grad=True)
@@ -114,7 +113,7 @@ def step_overhead(model: torch.nn.Module, input_size: int | None, device: str, r
 
     def model_step() -> None:
         with capture(net, [LAYER], detach=False, stop_early=True) as acts:
-            run_to_layers(net, fixed.contiguous(memory_format=torch.channels_last), acts)
+            run_to_layers(net, fixed, acts)
             acts[LAYER][:, :8].mean().backward()
 
     def front_step() -> None:

@@ -98,3 +98,19 @@ def test_unknown_transform_and_bad_spec():
         build_transforms([{"name": "warp"}])
     with pytest.raises(ValueError, match="'standard' or 'none'"):
         build_transforms("fancy")
+
+
+def test_affine_grid_matches_torch():
+    from featvis.render.transforms import affine_grid
+
+    theta = torch.randn(3, 2, 3, generator=torch.Generator().manual_seed(0))
+    expected = F.affine_grid(theta, [3, 1, 7, 9], align_corners=False)
+    torch.testing.assert_close(affine_grid(theta, 7, 9), expected, atol=1e-6, rtol=1e-5)
+
+
+def test_post_map_rides_on_the_last_resampling(images):
+    gain, bias = torch.tensor([2.0, 3.0, 4.0]).reshape(1, 3, 1, 1), torch.tensor([-1.0, 0.0, 1.0]).reshape(1, 3, 1, 1)
+    for specs in ("standard", [{"name": "pad", "size": 2}], [{"name": "colour_jitter"}], "none"):
+        plain = build_transforms(specs)(images, ItemRng([1, 2, 3]))
+        mapped = build_transforms(specs)(images, ItemRng([1, 2, 3]), post=(gain, bias))
+        torch.testing.assert_close(mapped, plain * gain + bias, atol=1e-5, rtol=1e-5)

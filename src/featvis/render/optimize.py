@@ -80,18 +80,23 @@ class _Pipeline:
     def __init__(self, model: nn.Module, objective: Objective, settings: RenderSettings,
                  transforms: Compose, device: torch.device) -> None:
         self.model, self.objective, self.transforms = model, objective, transforms
-        self.mean = torch.tensor(settings.mean, device=device).reshape(1, -1, 1, 1)
-        self.std = torch.tensor(settings.std, device=device).reshape(1, -1, 1, 1)
+        mean = torch.tensor(settings.mean, device=device).reshape(1, -1, 1, 1)
+        std = torch.tensor(settings.std, device=device).reshape(1, -1, 1, 1)
+        self.inv_std, self.shift = 1.0 / std, -mean / std  # (x - mean) / std as one fused op
         self.input_size = settings.input_size
         self.grey = len(settings.mean) == 1  # one-channel models see the luminance of the render
 
     def activations(self, images: torch.Tensor, rng: ItemRng | None, acts: dict) -> dict:
-        x = self.transforms(images, rng) if rng is not None else images
-        if self.input_size and tuple(x.shape[-2:]) != (self.input_size,) * 2:
-            x = F.interpolate(x, size=(self.input_size,) * 2, mode="bilinear", align_corners=False)
-        if self.grey:
-            x = x.mean(1, keepdim=True)
-        x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        if rng is not None and not self.grey:  # normalisation fused into the transforms' last pass
+            x = self.transforms(images, rng, post=(self.inv_std, self.shift))
+        else:
+            x = self.transforms(images, rng) if rng is not None else images
+            if self.input_size and tuple(x.shape[-2:]) != (self.input_size,) * 2:
+                x = F.interpolate(x, size=(self.input_size,) * 2, mode="bilinear", align_corners=False)
+            if self.grey:
+                x = x.mean(1, keepdim=True)
+            x = torch.addcmul(self.shift, x, self.inv_std)
+        # no channels-last copy of the input: the first conv (channels-last weights) does that itself
         try:
             run_to_layers(self.model, x, acts)
         except RuntimeError as err:

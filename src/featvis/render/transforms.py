@@ -79,16 +79,31 @@ class AffineTransform(nn.Module):
         return warp(images, self.matrices(rng, size), self.out_size(size), fill)
 
 
-def warp(images: torch.Tensor, matrices: torch.Tensor, out_size: tuple[int, int],
-         fill: float) -> torch.Tensor:
-    """Resample ``images`` by pixel-space matrices (output -> input), constant ``fill`` outside."""
+def warp(images: torch.Tensor, matrices: torch.Tensor, out_size: tuple[int, int], fill: float,
+         gain: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Resample ``images`` by pixel-space matrices (output -> input), constant ``fill`` outside.
+
+    ``gain``/``bias`` apply ``gain * out + bias`` (e.g. the model's normalisation) in the same
+    elementwise pass that adds the fill back.
+    """
     (h_in, w_in), (h_out, w_out) = images.shape[-2:], out_size
     to_norm_in = torch.diag(torch.tensor([2.0 / w_in, 2.0 / h_in, 1.0]))
     from_norm_out = torch.diag(torch.tensor([w_out / 2.0, h_out / 2.0, 1.0]))
     theta = (to_norm_in @ matrices @ from_norm_out)[:, :2].to(images)
-    grid = F.affine_grid(theta, [images.shape[0], images.shape[1], h_out, w_out], align_corners=False)
-    out = F.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out + fill
+    out = F.grid_sample(images - fill, affine_grid(theta, h_out, w_out), mode="bilinear", padding_mode="zeros",
+                        align_corners=False)
+    if gain is None:
+        return out + fill
+    return torch.addcmul(bias + fill * gain, out, gain)
+
+
+def affine_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``F.affine_grid(theta, ..., align_corners=False)`` by broadcasting (CPU's builds a base grid and a bmm)."""
+    xs = (torch.arange(width, dtype=theta.dtype, device=theta.device) * 2 + 1) / width - 1
+    ys = (torch.arange(height, dtype=theta.dtype, device=theta.device) * 2 + 1) / height - 1
+    t = theta[:, :, :, None, None]  # (B, 2, 3, 1, 1)
+    grid = t[:, :, 0] * xs[None, None, None, :] + t[:, :, 1] * ys[None, None, :, None] + t[:, :, 2]
+    return grid.permute(0, 2, 3, 1)  # (B, H, W, 2)
 
 
 def _eye(batch: int) -> torch.Tensor:
@@ -223,11 +238,13 @@ class Compose(nn.Module):
                 shape = t.out_size(shape)
         return shape
 
-    def forward(self, images: torch.Tensor, rng: ItemRng) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, rng: ItemRng,
+                post: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Transform ``images``; ``post = (gain, bias)`` then maps the result to ``gain * x + bias``."""
         if not self.fuse:
             for t in self.transforms:
                 images = t(images, rng)
-            return images
+            return images if post is None else torch.addcmul(post[1], images, post[0])
         run: list[AffineTransform] = []
         for t in self.transforms:
             if isinstance(t, AffineTransform):
@@ -236,10 +253,14 @@ class Compose(nn.Module):
             images = self._flush(images, run, rng)
             run = []
             images = t(images, rng)
-        return self._flush(images, run, rng)
+        if run and not (len(run) == 1 and isinstance(run[0], Pad)):
+            return self._flush(images, run, rng, post)  # the post map rides on the last resampling
+        images = self._flush(images, run, rng)
+        return images if post is None else torch.addcmul(post[1], images, post[0])
 
     @staticmethod
-    def _flush(images: torch.Tensor, run: list[AffineTransform], rng: ItemRng) -> torch.Tensor:
+    def _flush(images: torch.Tensor, run: list[AffineTransform], rng: ItemRng,
+               post: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         if not run:
             return images
         if len(run) == 1 and isinstance(run[0], Pad):
@@ -251,7 +272,8 @@ class Compose(nn.Module):
             total = total @ t.matrices(rng, size)
             size = t.out_size(size)
             fill = t.fill if t.fill is not None else fill
-        return warp(images, total, size, fill)
+        gain, bias = post if post is not None else (None, None)
+        return warp(images, total, size, fill, gain, bias)
 
 
 def standard_transforms() -> list[dict[str, Any]]:
