@@ -1,0 +1,70 @@
+"""From a config job (plain dicts) to settings and renders: what the pipeline scripts call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from featvis.hooks import capture, get_layer, run_to_layers
+from featvis.render.optimize import RenderSettings
+from featvis.render.params import colour_sqrt_from_images
+
+SETTING_KEYS = ("size", "steps", "lr", "param", "param_options", "colour", "transforms", "regularizers",
+                "octaves", "input_size", "snapshots")
+
+
+def settings_from_job(job: Mapping[str, Any], mean: Any, std: Any) -> RenderSettings:
+    """Render settings from a job dict; keys that are not settings (layer, seed ...) are ignored."""
+    values = {k: job[k] for k in SETTING_KEYS if job.get(k) is not None}
+    if "octaves" in values:
+        values["octaves"] = [tuple(o) for o in values["octaves"]]
+    for key in ("steps", "size"):
+        if key in values and (not isinstance(values[key], int) or values[key] <= 0):
+            what = "steps" if key == "steps" else "image size"
+            raise ValueError(f"{what} must be a positive integer, got {values[key]!r}")
+    return RenderSettings(mean=tuple(mean), std=tuple(std), **values)
+
+
+def layer_channels(model: nn.Module, layer: str, channels: Any, in_channels: int = 3, probe: int = 64) -> list[int]:
+    """``"all"`` becomes every channel of ``layer`` (found by a probe forward); a list is checked."""
+    get_layer(model, layer)
+    if channels != "all" and not isinstance(channels, list | tuple):
+        raise ValueError(f"channels must be a list of integers or 'all', got {channels!r}")
+    with torch.no_grad(), capture(model, [layer], stop_early=True) as acts:
+        device = next(model.parameters()).device
+        run_to_layers(model.eval(), torch.zeros(1, in_channels, probe, probe, device=device), acts)
+    count = acts[layer].shape[1]
+    if channels == "all":
+        return list(range(count))
+    bad = [c for c in channels if not isinstance(c, int) or not 0 <= c < count]
+    if bad:
+        raise ValueError(f"channel {bad[0]!r} is out of range for layer {layer!r}, which has {count} channels "
+                         f"(valid: 0..{count - 1})")
+    return [int(c) for c in channels]
+
+
+def dataset_images(manifest_path: str, size: int, limit: int = 256) -> list[np.ndarray]:
+    """Up to ``limit`` images of a manifest, evenly spaced over its rows, as (size, size, 3) uint8."""
+    from featvis.data import display_image, read_manifest
+
+    paths = list(read_manifest(manifest_path)["path"])
+    if not paths:
+        raise ValueError(f"manifest {manifest_path} lists no images")
+    picks = sorted({int(i) for i in np.linspace(0, len(paths) - 1, min(limit, len(paths)))})
+    return [display_image(paths[i], size) for i in picks]
+
+
+def with_dataset_statistics(job: Mapping[str, Any], images: Sequence[np.ndarray] | None) -> dict[str, Any]:
+    """Resolve ``colour: dataset`` (colour covariance) and ``maco`` magnitudes from dataset images."""
+    job = dict(job)
+    if job.get("colour") == "dataset":
+        if not images:
+            raise ValueError("colour: dataset needs a `dataset:` (a name under datasets) in the same job")
+        job["colour"] = colour_sqrt_from_images(np.stack(images).astype(np.float64) / 255.0)
+    if job.get("param") == "maco" and images:
+        job["param_options"] = {**dict(job.get("param_options") or {}), "magnitude_images": list(images)}
+    return job

@@ -1,0 +1,305 @@
+"""Transformation robustness: random pad, jitter, scale, rotation and colour jitter.
+
+Each transform is an ``nn.Module`` called as ``t(images, rng)`` and draws its random
+values per item from :class:`ItemRng`, so each render in a batch sees its own stream.
+The geometric ones are affine maps; :class:`Compose` multiplies a run of them into a
+single matrix per item and resamples once (one ``grid_sample`` instead of five), which
+is what keeps transforms cheap next to the model.
+
+Affine maps are written in pixel units around the image centre, from output pixel
+position to input pixel position (the form ``affine_grid`` wants).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+TRANSFORMS: dict[str, Callable[..., nn.Module]] = {}
+
+
+class ImageTooSmallError(ValueError):
+    """The image is smaller than the transform chain needs."""
+
+
+def register_transform(name: str) -> Callable:
+    def decorator(cls: Callable) -> Callable:
+        TRANSFORMS[name] = cls
+        return cls
+
+    return decorator
+
+
+def derive_seed(*parts: object) -> int:
+    """A stable 63-bit seed from any printable parts (unlike hash(), same in every process)."""
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+class ItemRng:
+    """One random generator per batch item."""
+
+    def __init__(self, seeds: Sequence[int], salt: str = "transforms") -> None:
+        self.gens = [torch.Generator().manual_seed(derive_seed(s, salt)) for s in seeds]
+
+    def __len__(self) -> int:
+        return len(self.gens)
+
+    def uniform(self, low: float, high: float) -> torch.Tensor:
+        return torch.cat([torch.rand(1, generator=g) for g in self.gens]) * (high - low) + low
+
+    def choice(self, values: Sequence[float]) -> torch.Tensor:
+        table = torch.as_tensor(values, dtype=torch.float32)
+        return table[torch.cat([torch.randint(len(values), (1,), generator=g) for g in self.gens])]
+
+
+class AffineTransform(nn.Module):
+    """A geometric transform: a (B, 3, 3) matrix per call and a fixed output size."""
+
+    fill: float | None = None  # constant fill outside the image; None keeps the chain's
+
+    def out_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        return size
+
+    def min_size(self) -> int:
+        return 1
+
+    def matrices(self, rng: ItemRng, size: tuple[int, int]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, images: torch.Tensor, rng: ItemRng) -> torch.Tensor:
+        size = tuple(images.shape[-2:])
+        fill = 0.5 if self.fill is None else self.fill
+        return warp(images, self.matrices(rng, size), self.out_size(size), fill)
+
+
+def warp(images: torch.Tensor, matrices: torch.Tensor, out_size: tuple[int, int], fill: float,
+         gain: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Resample ``images`` by pixel-space matrices (output -> input), constant ``fill`` outside.
+
+    ``gain``/``bias`` apply ``gain * out + bias`` (e.g. the model's normalisation) in the same
+    elementwise pass that adds the fill back.
+    """
+    (h_in, w_in), (h_out, w_out) = images.shape[-2:], out_size
+    to_norm_in = torch.diag(torch.tensor([2.0 / w_in, 2.0 / h_in, 1.0]))
+    from_norm_out = torch.diag(torch.tensor([w_out / 2.0, h_out / 2.0, 1.0]))
+    theta = (to_norm_in @ matrices @ from_norm_out)[:, :2].to(images)
+    out = F.grid_sample(images - fill, affine_grid(theta, h_out, w_out), mode="bilinear", padding_mode="zeros",
+                        align_corners=False)
+    if gain is None:
+        return out + fill
+    return torch.addcmul(bias + fill * gain, out, gain)
+
+
+def affine_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``F.affine_grid(theta, ..., align_corners=False)`` by broadcasting (CPU's builds a base grid and a bmm)."""
+    xs = (torch.arange(width, dtype=theta.dtype, device=theta.device) * 2 + 1) / width - 1
+    ys = (torch.arange(height, dtype=theta.dtype, device=theta.device) * 2 + 1) / height - 1
+    t = theta[:, :, :, None, None]  # (B, 2, 3, 1, 1)
+    grid = t[:, :, 0] * xs[None, None, None, :] + t[:, :, 1] * ys[None, None, :, None] + t[:, :, 2]
+    return grid.permute(0, 2, 3, 1)  # (B, H, W, 2)
+
+
+def _eye(batch: int) -> torch.Tensor:
+    return torch.eye(3).expand(batch, 3, 3).clone()
+
+
+@register_transform("pad")
+class Pad(AffineTransform):
+    """Grow the canvas by ``size`` pixels on each side, filled with ``fill`` (grey by default)."""
+
+    def __init__(self, size: int, fill: float = 0.5) -> None:
+        super().__init__()
+        self.size, self.fill = int(size), float(fill)
+
+    def out_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        return size[0] + 2 * self.size, size[1] + 2 * self.size
+
+    def matrices(self, rng: ItemRng, size: tuple[int, int]) -> torch.Tensor:
+        return _eye(len(rng))
+
+    def forward(self, images: torch.Tensor, rng: ItemRng) -> torch.Tensor:
+        return F.pad(images, [self.size] * 4, value=self.fill)
+
+
+@register_transform("jitter")
+class Jitter(AffineTransform):
+    """A random crop ``size`` pixels smaller: an integer shift of 0..size per item."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = int(size)
+
+    def out_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        return size[0] - self.size, size[1] - self.size
+
+    def min_size(self) -> int:
+        return self.size + 1
+
+    def matrices(self, rng: ItemRng, size: tuple[int, int]) -> torch.Tensor:
+        offsets = list(range(self.size + 1))
+        m = _eye(len(rng))
+        m[:, 0, 2] = rng.choice(offsets) - self.size / 2
+        m[:, 1, 2] = rng.choice(offsets) - self.size / 2
+        return m
+
+
+@register_transform("scale")
+class RandomScale(AffineTransform):
+    """Zoom about the centre by a factor drawn from ``scales`` (canvas size unchanged)."""
+
+    def __init__(self, scales: Sequence[float] = tuple(1 + (i - 5) / 50 for i in range(11))) -> None:
+        super().__init__()
+        self.scales = [float(s) for s in scales]
+
+    def matrices(self, rng: ItemRng, size: tuple[int, int]) -> torch.Tensor:
+        inv = 1.0 / rng.choice(self.scales)
+        m = _eye(len(rng))
+        m[:, 0, 0] = inv
+        m[:, 1, 1] = inv
+        return m
+
+
+@register_transform("rotate")
+class RandomRotate(AffineTransform):
+    """Rotate about the centre by an angle (degrees) drawn from ``angles``."""
+
+    def __init__(self, angles: Sequence[float] = tuple(list(range(-10, 11)) + [0] * 5)) -> None:
+        super().__init__()
+        self.angles = [float(a) for a in angles]
+
+    def matrices(self, rng: ItemRng, size: tuple[int, int]) -> torch.Tensor:
+        theta = rng.choice(self.angles) * (math.pi / 180)
+        cos, sin = torch.cos(theta), torch.sin(theta)
+        m = _eye(len(rng))
+        m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = cos, -sin, sin, cos
+        return m
+
+
+@register_transform("resize")
+class Resize(AffineTransform):
+    """Resample to a fixed ``size`` (the model's input size), bilinear."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = int(size)
+
+    def out_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        return self.size, self.size
+
+    def matrices(self, rng: ItemRng, size: tuple[int, int]) -> torch.Tensor:
+        m = _eye(len(rng))
+        m[:, 0, 0] = size[1] / self.size
+        m[:, 1, 1] = size[0] / self.size
+        return m
+
+
+@register_transform("colour_jitter")
+class ColourJitter(nn.Module):
+    """Per-item, per-channel random gain (1 +- ``gain``) and offset (+- ``offset``)."""
+
+    def __init__(self, gain: float = 0.1, offset: float = 0.05) -> None:
+        super().__init__()
+        self.gain, self.offset = float(gain), float(offset)
+
+    def forward(self, images: torch.Tensor, rng: ItemRng) -> torch.Tensor:
+        batch = images.shape[0]
+        gain = torch.stack([rng.uniform(1 - self.gain, 1 + self.gain) for _ in range(3)], 1)
+        offset = torch.stack([rng.uniform(-self.offset, self.offset) for _ in range(3)], 1)
+        shape = (batch, 3, 1, 1)
+        return images * gain.reshape(shape).to(images) + offset.reshape(shape).to(images)
+
+
+class Compose(nn.Module):
+    """Apply transforms in order, fusing consecutive affine ones into one resampling."""
+
+    def __init__(self, transforms: Sequence[nn.Module], fuse: bool = True) -> None:
+        super().__init__()
+        self.transforms = nn.ModuleList(transforms)
+        self.fuse = fuse
+
+    def check_size(self, size: int) -> tuple[int, int]:
+        """The output size for a ``size``-pixel input; too small an input is a clear error."""
+        shape = (size, size)
+        for t in self.transforms:
+            need = t.min_size() if isinstance(t, AffineTransform) else 1
+            if min(shape) < need:
+                raise ImageTooSmallError(
+                    f"image size {size} is too small for the transforms: {type(t).__name__} needs at "
+                    f"least {need} px but gets {min(shape)} px; use a larger size or smaller jitter"
+                )
+            if isinstance(t, AffineTransform):
+                shape = t.out_size(shape)
+        return shape
+
+    def forward(self, images: torch.Tensor, rng: ItemRng,
+                post: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Transform ``images``; ``post = (gain, bias)`` then maps the result to ``gain * x + bias``."""
+        if not self.fuse:
+            for t in self.transforms:
+                images = t(images, rng)
+            return images if post is None else torch.addcmul(post[1], images, post[0])
+        run: list[AffineTransform] = []
+        for t in self.transforms:
+            if isinstance(t, AffineTransform):
+                run.append(t)
+                continue
+            images = self._flush(images, run, rng)
+            run = []
+            images = t(images, rng)
+        if run and not (len(run) == 1 and isinstance(run[0], Pad)):
+            return self._flush(images, run, rng, post)  # the post map rides on the last resampling
+        images = self._flush(images, run, rng)
+        return images if post is None else torch.addcmul(post[1], images, post[0])
+
+    @staticmethod
+    def _flush(images: torch.Tensor, run: list[AffineTransform], rng: ItemRng,
+               post: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        if not run:
+            return images
+        if len(run) == 1 and isinstance(run[0], Pad):
+            return run[0](images, rng)
+        size = tuple(images.shape[-2:])
+        total = _eye(images.shape[0])
+        fill = 0.5
+        for t in run:
+            total = total @ t.matrices(rng, size)
+            size = t.out_size(size)
+            fill = t.fill if t.fill is not None else fill
+        gain, bias = post if post is not None else (None, None)
+        return warp(images, total, size, fill, gain, bias)
+
+
+def standard_transforms() -> list[dict[str, Any]]:
+    """The Distill recipe (Olah et al. 2017): pad 12, jitter 8, scale, rotate, jitter 4."""
+    return [
+        {"name": "pad", "size": 12},
+        {"name": "jitter", "size": 8},
+        {"name": "scale"},
+        {"name": "rotate"},
+        {"name": "jitter", "size": 4},
+    ]
+
+
+def build_transforms(specs: Sequence[Mapping[str, Any]] | str | None, fuse: bool = True) -> Compose:
+    """``[{"name": "jitter", "size": 8}, ...]``, ``"standard"`` or ``None``/``"none"``."""
+    if specs is None or specs == "none":
+        specs = []
+    elif specs == "standard":
+        specs = standard_transforms()
+    elif isinstance(specs, str):
+        raise ValueError(f"transforms must be a list, 'standard' or 'none', got {specs!r}")
+    modules = []
+    for spec in specs:
+        options = dict(spec)
+        name = options.pop("name", None)
+        if name not in TRANSFORMS:
+            raise KeyError(f"unknown transform {name!r}; known: {', '.join(sorted(TRANSFORMS))}")
+        modules.append(TRANSFORMS[name](**options))
+    return Compose(modules, fuse=fuse)

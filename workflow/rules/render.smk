@@ -1,0 +1,106 @@
+# Stage render: feature visualization by optimization (Olah et al. 2017), batched.
+# Layer jobs render every listed channel (x diversity copies) of one layer in one job;
+# figure jobs make neuron addition, interpolation and regularization-comparison figures.
+
+RENDER = config.get("render", {})
+RENDER_FIGURE_KINDS = ("addition", "interpolation", "regularization")
+
+
+wildcard_constraints:
+    render_job="[^/]+",
+    render_kind="|".join(RENDER_FIGURE_KINDS),
+
+
+def render_job(name):
+    """A layer job with the stage defaults filled in; unknown model names fail at start."""
+    job = {**RENDER.get("defaults", {}), "seed": config.get("seed", 0), **RENDER["jobs"][name]}
+    if job["model"] not in config["models"]:
+        raise ValueError(f"render.jobs.{name}.model: {job['model']!r} is not in models (known: {', '.join(config['models'])})")
+    return job
+
+
+def render_figure_job(kind, name):
+    figure_defaults = {"frames": 6, "alignment": 1.0, "shared_lowres": [4, 8], "channels": [0, 1]}
+    job = {**RENDER.get("defaults", {}), "seed": config.get("seed", 0), **figure_defaults,
+           **RENDER["figures"][kind][name]}
+    if job["model"] not in config["models"]:
+        raise ValueError(f"render.figures.{kind}.{name}.model: {job['model']!r} is not in models")
+    return job
+
+
+def _dataset_max(job):
+    return [job["dataset_max"]] if job.get("dataset_max") else []
+
+
+def _manifest(job):
+    """A job with `dataset:` estimates its colour covariance / MACO magnitudes from that dataset."""
+    if not job.get("dataset"):
+        return []
+    if job["dataset"] not in config["datasets"]:
+        raise ValueError(f"render: dataset {job['dataset']!r} is not in datasets (known: {', '.join(config['datasets'])})")
+    return [manifest_path(job["dataset"])]
+
+
+rule render_layer:
+    input:
+        weights=lambda wc: model_inputs(render_job(wc.render_job)["model"]),
+        dataset_max=lambda wc: _dataset_max(render_job(wc.render_job)),
+        manifest=lambda wc: _manifest(render_job(wc.render_job)),
+    output:
+        grid=report(
+            f"{RESULTS}/render/{{render_job}}/grid.png",
+            caption="../report/render_grid.rst",
+            category="Feature visualization",
+            labels={"job": "{render_job}", "figure": "channels"},
+        ),
+        progress=report(
+            f"{RESULTS}/render/{{render_job}}/progress.png",
+            caption="../report/render_progress.rst",
+            category="Feature visualization",
+            labels={"job": "{render_job}", "figure": "progress"},
+        ),
+        renders=directory(f"{RESULTS}/render/{{render_job}}/renders"),
+    params:
+        job=lambda wc: render_job(wc.render_job),
+        spec=lambda wc: model_spec(render_job(wc.render_job)["model"]),
+        compute=compute_params(),
+        dpi=config.get("figures", {}).get("dpi", 100),
+    threads: config.get("threads", 2)
+    log:
+        "logs/render/{render_job}.log",
+    script:
+        "../../scripts/render_layer.py"
+
+
+rule render_figure:
+    input:
+        weights=lambda wc: model_inputs(render_figure_job(wc.render_kind, wc.render_job)["model"]),
+        manifest=lambda wc: _manifest(render_figure_job(wc.render_kind, wc.render_job)),
+    output:
+        figure=report(
+            f"{RESULTS}/render/figures/{{render_kind}}/{{render_job}}.png",
+            caption="../report/render_figure.rst",
+            category="Feature visualization",
+            labels={"job": "{render_job}", "figure": "{render_kind}"},
+        ),
+        renders=directory(f"{RESULTS}/render/figures/{{render_kind}}/{{render_job}}"),
+    params:
+        job=lambda wc: render_figure_job(wc.render_kind, wc.render_job),
+        kind=lambda wc: wc.render_kind,
+        spec=lambda wc: model_spec(render_figure_job(wc.render_kind, wc.render_job)["model"]),
+        compute=compute_params(),
+        dpi=config.get("figures", {}).get("dpi", 100),
+    threads: config.get("threads", 2)
+    log:
+        "logs/render/figures/{render_kind}/{render_job}.log",
+    script:
+        "../../scripts/render_figure.py"
+
+
+def render_targets():
+    out = []
+    for name in RENDER.get("jobs", {}):
+        out += [f"{RESULTS}/render/{name}/grid.png", f"{RESULTS}/render/{name}/progress.png"]
+    for kind in RENDER_FIGURE_KINDS:
+        out += [f"{RESULTS}/render/figures/{kind}/{name}.png" for name in RENDER.get("figures", {}).get(kind, {})]
+    return out
