@@ -23,6 +23,7 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/weights.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/attention.smk"
+include: "workflow/rules/render.smk"
 include: "workflow/rules/patches.smk"
 include: "workflow/rules/neighbors.smk"
 include: "workflow/rules/embed.smk"
@@ -36,6 +37,7 @@ rule all:
         weights_targets(),
         features_targets(),
         attention_targets(),
+        render_targets(),
         patches_targets(),
         neighbors_targets(),
         embed_targets(),
