@@ -58,7 +58,7 @@ def render_addition(model: nn.Module, layer: str, pairs: Sequence[tuple[int, int
 
 
 def render_interpolation(model: nn.Module, layer: str, a: int, b: int, frames: int,
-                         settings: RenderSettings, seed: int = 0, alignment: float = 1.0,
+                         settings: RenderSettings, seed: int = 0, alignment: float = 0.01,
                          shared_lowres: Sequence[int] = (4, 8), device: str = "cpu") -> Batch:
     """Frames from channel ``a`` to ``b``, kept alike by alignment and shared low-res parts."""
     objective = obj.interpolate(obj.channel(layer, int(a)), obj.channel(layer, int(b)), frames)
