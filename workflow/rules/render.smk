@@ -20,7 +20,7 @@ def render_job(name):
 
 
 def render_figure_job(kind, name):
-    figure_defaults = {"frames": 6, "alignment": 1.0, "shared_lowres": [4, 8], "channels": [0, 1]}
+    figure_defaults = {"frames": 6, "alignment": 0.01, "shared_lowres": [4, 8], "channels": [0, 1]}
     job = {**RENDER.get("defaults", {}), "seed": config.get("seed", 0), **figure_defaults,
            **RENDER["figures"][kind][name]}
     if job["model"] not in config["models"]:

@@ -58,7 +58,7 @@ def render_addition(model: nn.Module, layer: str, pairs: Sequence[tuple[int, int
 
 
 def render_interpolation(model: nn.Module, layer: str, a: int, b: int, frames: int,
-                         settings: RenderSettings, seed: int = 0, alignment: float = 1.0,
+                         settings: RenderSettings, seed: int = 0, alignment: float = 0.01,
                          shared_lowres: Sequence[int] = (4, 8), device: str = "cpu") -> Batch:
     """Frames from channel ``a`` to ``b``, kept alike by alignment and shared low-res parts."""
     objective = obj.interpolate(obj.channel(layer, int(a)), obj.channel(layer, int(b)), frames)
@@ -75,8 +75,9 @@ REGULARIZATION_REGIMES: dict[str, dict] = {
     "none": {"param": "pixel", "colour": "none", "transforms": "none", "regularizers": ()},
     "frequency penalty": {
         "param": "pixel", "colour": "none", "transforms": "none",
-        "regularizers": ({"name": "tv", "weight": 0.5}, {"name": "blur", "weight": 2.0},
-                         {"name": "l1", "weight": 0.05}),
+        # Weights are against a channel mean of order 10-100: smaller ones leave the noise untouched.
+        "regularizers": ({"name": "tv", "weight": 750.0}, {"name": "blur", "weight": 3000.0},
+                         {"name": "l1", "weight": 10.0}),
     },
     "transformation robustness": {"param": "pixel", "colour": "none", "transforms": "standard",
                                   "regularizers": ()},
