@@ -73,3 +73,11 @@ def test_figures_are_byte_reproducible(grating_net, tmp_path):
         save_figure(make(), tmp_path / f"{name}1.png")
         save_figure(make(), tmp_path / f"{name}2.png")
         assert (tmp_path / f"{name}1.png").read_bytes() == (tmp_path / f"{name}2.png").read_bytes()
+
+
+def test_channel_maxima_from_per_image_features(tmp_path):
+    per_image = np.array([[1.0, 5.0], [3.0, 2.0], [2.0, 4.0]], dtype=np.float32)  # (N, C) as the features stage
+    np.save(tmp_path / "max.npy", per_image)
+    np.testing.assert_array_equal(load_channel_maxima(tmp_path / "max.npy"), [3.0, 5.0])
+    np.save(tmp_path / "c.npy", np.array([7.0, 8.0]))
+    np.testing.assert_array_equal(load_channel_maxima(tmp_path / "c.npy"), [7.0, 8.0])

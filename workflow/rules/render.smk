@@ -29,7 +29,14 @@ def render_figure_job(kind, name):
 
 
 def _dataset_max(job):
-    return [job["dataset_max"]] if job.get("dataset_max") else []
+    """Maxima to compare renders with: the job's own file, else the features stage's
+    per-image maxima of the same model and layer (first analysis that has it)."""
+    if job.get("dataset_max"):
+        return [job["dataset_max"]]
+    for model, dataset in analysis_pairs():
+        if model == job["model"] and job["layer"] in analysis_layers(model, dataset):
+            return [f"{RESULTS}/features/{model}/{dataset}/{job['layer']}/max.npy"]
+    return []
 
 
 def _manifest(job):

@@ -25,12 +25,15 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
 
 
 def load_channel_maxima(path: str | os.PathLike | None) -> np.ndarray | None:
-    """Per-channel dataset maxima from ``.npy`` (C,) or ``.json`` (a list, or ``{"max": [...]}``)."""
+    """Per-channel dataset maxima from ``.npy`` (C,), the features stage's per-image
+    ``max.npy`` (N, C; the maximum over images is taken) or ``.json`` (a list, or
+    ``{"max": [...]}``)."""
     if path is None:
         return None
     path = Path(path)
     if path.suffix == ".npy":
-        return np.load(path).astype(np.float64).reshape(-1)
+        maxima = np.load(path, mmap_mode="r")
+        return np.asarray(maxima.max(axis=0) if maxima.ndim == 2 else maxima, dtype=np.float64).reshape(-1)
     data = read_json(path)
     return np.asarray(data["max"] if isinstance(data, dict) else data, dtype=np.float64)
 
