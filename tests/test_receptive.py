@@ -93,18 +93,7 @@ def test_global_pooling_and_linear_are_global():
     assert fields["head"] is None
 
 
-@pytest.mark.parametrize("layer", ["_conv_stem", "_blocks.3", "_blocks.6"])
-def test_efficientnet_lite0_fields_match_gradient(lite0, layer):
-    """Real weights, TF-style asymmetric 'same' padding and residual blocks."""
-    model = lite0.module.double()
-    try:
-        shape = (1, 3, 64, 64)
-        fields = ReceptiveFields(model, shape, [layer])
-        height, width = output_size(model, layer, shape)
-        for y, x in [(0, 0), (height // 2, width // 2), (height - 1, width - 1)]:
-            assert fields.box(layer, y, x) == gradient_box(model, layer, shape, y, x)
-    finally:
-        model.float()
+# Real EfficientNet-Lite0 layers against the gradient support: tests/test_receptive_support.py.
 
 
 def test_stem_padding_is_asymmetric(lite0):
