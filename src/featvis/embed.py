@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from featvis.registry import registrar
+
 log = logging.getLogger(__name__)
 
 
@@ -23,14 +25,7 @@ Method = Callable[..., np.ndarray]
 METHODS: dict[str, Method] = {}
 
 
-def register_method(name: str) -> Callable[[Method], Method]:
-    """Add ``fn(features, seed, threads, **options) -> (N, 2) array``."""
-
-    def decorator(fn: Method) -> Method:
-        METHODS[name] = fn
-        return fn
-
-    return decorator
+register_method = registrar(METHODS, "Add ``fn(features, seed, threads, **options) -> (N, 2) array``.")
 
 
 def standardize(features: np.ndarray) -> np.ndarray:

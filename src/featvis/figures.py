@@ -31,17 +31,6 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 100) -> Non
     plt.close(fig)
 
 
-def to_display(image: np.ndarray) -> np.ndarray:
-    """Scale an array to [0, 1] for display; (C, H, W) becomes (H, W, C)."""
-    image = np.asarray(image, dtype=np.float64)
-    if image.ndim == 3 and image.shape[0] in (1, 3):
-        image = image.transpose(1, 2, 0)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    low, high = image.min(), image.max()
-    return (image - low) / (high - low) if high > low else np.zeros_like(image)
-
-
 def image_grid(
     images: list[np.ndarray],
     ncols: int,

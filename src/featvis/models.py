@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from featvis.registry import registrar
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -54,14 +56,9 @@ Builder = Callable[[Mapping[str, Any]], tuple[nn.Module, Preprocess, str | None]
 ARCHITECTURES: dict[str, Builder] = {}
 
 
-def register_architecture(name: str) -> Callable[[Builder], Builder]:
-    """Add a builder: ``spec -> (module with weights loaded, preprocess, weights path)``."""
-
-    def decorator(builder: Builder) -> Builder:
-        ARCHITECTURES[name] = builder
-        return builder
-
-    return decorator
+register_architecture = registrar(
+    ARCHITECTURES, "Add a builder: ``spec -> (module with weights loaded, preprocess, weights path)``."
+)
 
 
 def known_architectures() -> list[str]:

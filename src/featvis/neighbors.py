@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from featvis.registry import registrar
+
 METRICS = ("l2", "cosine")
 
 
@@ -24,14 +26,9 @@ Search = Callable[[np.ndarray, np.ndarray, int, str, int], tuple[np.ndarray, np.
 INDEXES: dict[str, Search] = {}
 
 
-def register_index(name: str) -> Callable[[Search], Search]:
-    """Add ``fn(features, queries, k, metric, threads) -> (indices, distances)``, each (Q, k)."""
-
-    def decorator(fn: Search) -> Search:
-        INDEXES[name] = fn
-        return fn
-
-    return decorator
+register_index = registrar(
+    INDEXES, "Add ``fn(features, queries, k, metric, threads) -> (indices, distances)``, each (Q, k)."
+)
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:

@@ -11,13 +11,15 @@ which other renders share its batch.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from featvis.registry import registrar
 
 # Square root of ImageNet's RGB covariance (U * sqrt(S) of its SVD), as in Lucid.
 IMAGENET_COLOUR_SQRT = np.array(
@@ -27,12 +29,7 @@ IMAGENET_COLOUR_SQRT = np.array(
 PARAMS: dict[str, type[ImageParam]] = {}
 
 
-def register_param(name: str) -> Callable[[type[ImageParam]], type[ImageParam]]:
-    def decorator(cls: type[ImageParam]) -> type[ImageParam]:
-        PARAMS[name] = cls
-        return cls
-
-    return decorator
+register_param = registrar(PARAMS)
 
 
 def colour_sqrt_from_images(images: np.ndarray) -> np.ndarray:

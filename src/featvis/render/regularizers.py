@@ -13,16 +13,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from featvis.registry import registrar
+
 Regularizer = Callable[[torch.Tensor], torch.Tensor]
 REGULARIZERS: dict[str, Callable[..., Regularizer]] = {}
 
 
-def register_regularizer(name: str) -> Callable:
-    def decorator(factory: Callable[..., Regularizer]) -> Callable[..., Regularizer]:
-        REGULARIZERS[name] = factory
-        return factory
-
-    return decorator
+register_regularizer = registrar(REGULARIZERS)
 
 
 @register_regularizer("l1")

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from featvis.registry import registrar
+
 TRANSFORMS: dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -28,12 +30,7 @@ class ImageTooSmallError(ValueError):
     """The image is smaller than the transform chain needs."""
 
 
-def register_transform(name: str) -> Callable:
-    def decorator(cls: Callable) -> Callable:
-        TRANSFORMS[name] = cls
-        return cls
-
-    return decorator
+register_transform = registrar(TRANSFORMS)
 
 
 def derive_seed(*parts: object) -> int:
