@@ -12,9 +12,12 @@ configfile: "config/config.yaml"
 
 validate(config, "workflow/schemas/config.schema.yaml")
 
-# Rule scripts import featvis from this checkout, installed or not.
+# Rule scripts import featvis from this checkout, installed or not, and their shared
+# Snakemake adapters from scripts/.
 sys.path.insert(0, f"{workflow.basedir}/src")
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [f"{workflow.basedir}/src", os.environ.get("PYTHONPATH")]))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [f"{workflow.basedir}/src", f"{workflow.basedir}/scripts", os.environ.get("PYTHONPATH")])
+)
 
 
 include: "workflow/rules/common.smk"

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from featvis.data import iter_batches, read_manifest
-from featvis.hooks import capture, run_to_layers
-from featvis.mining import Miner, mine_topk
-from featvis.models import load_model
+from featvis.core.hooks import capture, run_to_layers
+from featvis.vision.data import iter_batches, read_manifest
+from featvis.vision.mining import Miner, mine_topk
+from featvis.vision.models import load_model
 
 LAYERS = ["_blocks.1", "_blocks.4", "_blocks.10", "_conv_head"]
 SPEC = {"architecture": "efficientnet_lite0", "image_size": 160}
@@ -64,9 +64,9 @@ def mining_from_files(model, paths) -> float:
 MEMORY_PROBE = """
 import json, sys, threading, time, torch
 torch.set_num_threads(2)
-from featvis.data import read_manifest
-from featvis.mining import mine_topk
-from featvis.models import load_model
+from featvis.vision.data import read_manifest
+from featvis.vision.mining import mine_topk
+from featvis.vision.models import load_model
 
 def rss():  # current resident set size in MiB
     with open('/proc/self/statm') as f:

@@ -30,14 +30,14 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from featvis.device import pick_device  # noqa: E402
-from featvis.hooks import capture, run_to_layers  # noqa: E402
-from featvis.models import load_model  # noqa: E402
+from featvis.core.device import pick_device  # noqa: E402
+from featvis.core.hooks import capture, run_to_layers  # noqa: E402
 from featvis.render import RenderSettings, render  # noqa: E402
 from featvis.render import objectives as obj  # noqa: E402
 from featvis.render.fuse import prepare_model  # noqa: E402
 from featvis.render.params import make_param  # noqa: E402
 from featvis.render.transforms import ItemRng, Resize, build_transforms  # noqa: E402
+from featvis.vision.models import load_model  # noqa: E402
 
 LAYER, CHANNELS, STEPS, SIZE = "_blocks.10", list(range(8)), 64, 128
 LUCENT_128 = "lucent, 8 channels batched, model sees 128 (fixed_image_size=128)"

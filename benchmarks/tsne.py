@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from featvis.embed import embed, standardize, trustworthiness
+from featvis.vision.embed import embed, standardize, trustworthiness
 
 THREADS = 2
 

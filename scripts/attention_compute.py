@@ -1,10 +1,10 @@
 """Snakemake script: run the protein model on one protein and its variants."""
 
-from featvis.io import save_npz, write_sidecar, write_text
+from featvis.core.io import save_npz, write_sidecar, write_text
+from featvis.core.runtime import start_job
 from featvis.protein.models import load_protein_model
 from featvis.protein.report import AttentionParams, compute_protein
 from featvis.protein.table import entry_by_id
-from featvis.runtime import start_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 p = sm.params

@@ -3,10 +3,10 @@
 import numpy as np
 import pandas as pd
 
-from featvis.io import read_json
+from featvis.core.io import read_json
+from featvis.core.runtime import start_job
 from featvis.protein.report import AttentionParams, render_protein
 from featvis.protein.table import entry_by_id
-from featvis.runtime import start_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 start_job(sm.log)

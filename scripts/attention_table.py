@@ -2,8 +2,8 @@
 
 import pandas as pd
 
+from featvis.core.runtime import start_job
 from featvis.protein.summary_table import write_index
-from featvis.runtime import start_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 start_job(sm.log)

@@ -3,17 +3,17 @@ import logging
 
 import numpy as np
 
-from featvis.attribution import AttributionError, class_activation_map, grad_cam, overlay
-from featvis.data import display_image, read_manifest, to_tensor
-from featvis.figures import image_grid, save_figure
-from featvis.io import save_npz, write_json
-from featvis.models import load_model
-from featvis.neighbors import resolve_queries
-from featvis.runtime import start_job
+from featvis.core.figures import image_grid, save_figure
+from featvis.core.io import save_npz, write_json
+from featvis.core.runtime import start_job
+from featvis.vision.attribution import AttributionError, class_activation_map, grad_cam, overlay
+from featvis.vision.data import display_image, read_manifest, to_tensor
+from featvis.vision.models import load_model
+from featvis.vision.neighbors import resolve_queries
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 device = start_job(sm.log, sm.params.compute)
-log = logging.getLogger("featvis.attribution")
+log = logging.getLogger("featvis.vision.attribution")
 model = load_model(sm.params.spec, sm.params.model)
 module, p = model.module.to(device), model.preprocess
 manifest = read_manifest(sm.input.manifest)

@@ -1,13 +1,13 @@
 """Rule attribution_deconv: each channel's top patches next to their DeconvNet projections."""
 import numpy as np
 
-from featvis.attribution import project, projection_to_image
-from featvis.data import display_image, read_manifest, to_tensor
-from featvis.figures import image_grid, save_figure
-from featvis.models import load_model
-from featvis.patches import cut_patch, describe_field, patch_box
-from featvis.receptive import receptive_fields
-from featvis.runtime import start_job
+from featvis.core.figures import image_grid, save_figure
+from featvis.core.runtime import start_job
+from featvis.vision.attribution import project, projection_to_image
+from featvis.vision.data import display_image, read_manifest, to_tensor
+from featvis.vision.models import load_model
+from featvis.vision.patches import cut_patch, describe_field, patch_box
+from featvis.vision.receptive import receptive_fields
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 device = start_job(sm.log, sm.params.compute)

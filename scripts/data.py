@@ -1,6 +1,6 @@
 """Rule data: build and check a dataset's manifest."""
-from featvis.data import build_rows, validate, write_manifest
-from featvis.runtime import start_job
+from featvis.core.runtime import start_job
+from featvis.vision.data import build_rows, validate, write_manifest
 
 start_job(snakemake.log)  # noqa: F821 - injected by Snakemake
 spec = snakemake.params.spec  # noqa: F821

@@ -3,19 +3,19 @@ import logging
 
 import numpy as np
 
-from featvis.data import display_image, read_manifest
-from featvis.embed import atlas, scatter
-from featvis.figures import save_figure
-from featvis.io import atomic_path, read_json, write_json
-from featvis.models import load_model
-from featvis.runtime import start_job
+from featvis.core.figures import save_figure
+from featvis.core.io import atomic_path, read_json, write_json
+from featvis.core.runtime import start_job
+from featvis.vision.data import display_image, read_manifest
+from featvis.vision.embed import atlas, scatter
+from featvis.vision.models import load_model
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 start_job(sm.log)
 manifest = read_manifest(sm.input.manifest)
 labels = manifest["label"].tolist()
 if len(set(labels)) < 2:
-    logging.getLogger("featvis.embed").warning(
+    logging.getLogger("featvis.vision.embed").warning(
         "the label column has one class (%r): scatter colours carry no information", labels[0])
 preprocess = load_model(sm.params.spec, sm.params.model).preprocess
 table = manifest[["path", "label", "split"]].copy()

@@ -3,9 +3,9 @@ import time
 
 import numpy as np
 
-from featvis.embed import embed, trustworthiness
-from featvis.io import save_npy, write_sidecar
-from featvis.runtime import start_job
+from featvis.core.io import save_npy, write_sidecar
+from featvis.core.runtime import start_job
+from featvis.vision.embed import embed, trustworthiness
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 start_job(sm.log, sm.params.compute)

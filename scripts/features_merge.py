@@ -1,9 +1,9 @@
 """Rule features_merge: one layer's shards concatenated into memory-mappable arrays."""
 from pathlib import Path
 
-from featvis.data import manifest_hash, read_manifest
-from featvis.features import merge_shards
-from featvis.runtime import start_job
+from featvis.core.runtime import start_job
+from featvis.vision.data import manifest_hash, read_manifest
+from featvis.vision.features import merge_shards
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 start_job(sm.log)

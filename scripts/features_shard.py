@@ -1,6 +1,6 @@
 """Rule features_shard: layer statistics for one slice of the manifest."""
-from featvis.features import extract_shard, write_shard
-from featvis.runtime import start_shard_job
+from featvis.vision.features import extract_shard, write_shard
+from shard_job import start_shard_job  # scripts/, on PYTHONPATH (Snakefile)
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 job = start_shard_job(sm)

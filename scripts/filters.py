@@ -1,8 +1,8 @@
 """Rule filters: the first-layer filter grid of a model."""
-from featvis.figures import save_figure
-from featvis.models import load_model
-from featvis.runtime import start_job
-from featvis.weights import filter_grid
+from featvis.core.figures import save_figure
+from featvis.core.runtime import start_job
+from featvis.vision.models import load_model
+from featvis.vision.weights import filter_grid
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 start_job(sm.log)

@@ -1,8 +1,8 @@
 """Rule layer_table: every named module with its output shape and receptive field."""
-from featvis.io import atomic_path
-from featvis.layers import layer_table
-from featvis.models import load_model
-from featvis.runtime import start_job
+from featvis.core.io import atomic_path
+from featvis.core.runtime import start_job
+from featvis.vision.layers import layer_table
+from featvis.vision.models import load_model
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 start_job(sm.log)

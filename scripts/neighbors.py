@@ -2,12 +2,12 @@
 import numpy as np
 import pandas as pd
 
-from featvis.data import display_image, read_manifest
-from featvis.figures import save_figure
-from featvis.io import atomic_path, save_npz
-from featvis.models import load_model
-from featvis.neighbors import nearest, neighbor_grid, resolve_queries
-from featvis.runtime import start_job
+from featvis.core.figures import save_figure
+from featvis.core.io import atomic_path, save_npz
+from featvis.core.runtime import start_job
+from featvis.vision.data import display_image, read_manifest
+from featvis.vision.models import load_model
+from featvis.vision.neighbors import nearest, neighbor_grid, resolve_queries
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 start_job(sm.log, sm.params.compute)

@@ -4,16 +4,16 @@ from pathlib import Path
 
 import numpy as np
 
-from featvis.data import read_manifest
-from featvis.figures import save_figure
-from featvis.models import load_model
-from featvis.patches import channel_grid, describe_field, layer_grid, topk_patches
-from featvis.receptive import receptive_fields
-from featvis.runtime import start_job
+from featvis.core.figures import save_figure
+from featvis.core.runtime import start_job
+from featvis.vision.data import read_manifest
+from featvis.vision.models import load_model
+from featvis.vision.patches import channel_grid, describe_field, layer_grid, topk_patches
+from featvis.vision.receptive import receptive_fields
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 start_job(sm.log)
-log = logging.getLogger("featvis.patches")
+log = logging.getLogger("featvis.vision.patches")
 model = load_model(sm.params.spec, sm.params.model)
 p = model.preprocess
 layer = sm.params.layer

@@ -3,10 +3,10 @@ from pathlib import Path
 
 import numpy as np
 
-from featvis.data import manifest_hash, read_manifest
-from featvis.io import read_json, save_npz, write_sidecar
-from featvis.mining import merge_topk, topk_from_stats
-from featvis.runtime import start_job
+from featvis.core.io import read_json, save_npz, write_sidecar
+from featvis.core.runtime import start_job
+from featvis.vision.data import manifest_hash, read_manifest
+from featvis.vision.mining import merge_topk, topk_from_stats
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 start_job(sm.log)

@@ -1,9 +1,9 @@
 """Rule patches_shard: top-K images per channel over one slice of the manifest."""
 from pathlib import Path
 
-from featvis.io import save_npz
-from featvis.mining import mine_topk
-from featvis.runtime import start_shard_job
+from featvis.core.io import save_npz
+from featvis.vision.mining import mine_topk
+from shard_job import start_shard_job  # scripts/, on PYTHONPATH (Snakefile)
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 job = start_shard_job(sm)

@@ -1,12 +1,12 @@
 """Rule render_figure: neuron addition, interpolation or regularization comparison for one layer."""
 
-from featvis.figures import save_figure
-from featvis.models import load_model
+from featvis.core.figures import save_figure
+from featvis.core.runtime import start_job
 from featvis.render import figures
 from featvis.render.export import save_batch
 from featvis.render.jobs import dataset_images, settings_from_job, with_dataset_statistics
 from featvis.render.recipes import render_addition, render_interpolation, render_regularization_comparison
-from featvis.runtime import start_job
+from featvis.vision.models import load_model
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 job, kind = sm.params.job, sm.params.kind

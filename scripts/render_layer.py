@@ -1,12 +1,12 @@
 """Rule render_layer: every listed channel of a layer (x diversity copies) in one batched render."""
 
-from featvis.figures import save_figure
-from featvis.models import load_model
+from featvis.core.figures import save_figure
+from featvis.core.runtime import start_job
 from featvis.render import figures
 from featvis.render.export import load_channel_maxima, save_batch
 from featvis.render.jobs import dataset_images, layer_channels, settings_from_job, with_dataset_statistics
 from featvis.render.recipes import render_channels
-from featvis.runtime import start_job
+from featvis.vision.models import load_model
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 job = sm.params.job

@@ -1,9 +1,9 @@
 """Rule train_model: train a small classifier the pipeline needs, deterministically."""
-from featvis.data import read_manifest
-from featvis.io import save_torch, write_json
-from featvis.models import load_model
-from featvis.runtime import start_job
-from featvis.train import train_classifier
+from featvis.core.io import save_torch, write_json
+from featvis.core.runtime import start_job
+from featvis.vision.data import read_manifest
+from featvis.vision.models import load_model
+from featvis.vision.train import train_classifier
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 start_job(sm.log, sm.params.compute)

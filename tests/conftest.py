@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from featvis.models import load_model
+from featvis.vision.models import load_model
 
 
 @pytest.fixture(autouse=True)

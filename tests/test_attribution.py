@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from featvis.attribution import AttributionError, class_activation_map, grad_cam, project
+from featvis.vision.attribution import AttributionError, class_activation_map, grad_cam, project
 
 
 def two_by_one(a: float, b: float) -> nn.Sequential:
@@ -38,7 +38,7 @@ def test_rectifier_rules_known_answers(b, pixel, deconv, guided):
 
 
 def test_projection_lies_in_receptive_field(mnist_model):
-    from featvis.receptive import receptive_fields
+    from featvis.vision.receptive import receptive_fields
 
     torch.manual_seed(1)
     images = torch.randn(3, 1, 28, 28)

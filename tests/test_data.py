@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from featvis.data import (
+from featvis.core.io import sha256_file
+from featvis.vision.data import (
     CorruptImageError,
     ManifestError,
     build_photos,
@@ -20,7 +21,6 @@ from featvis.data import (
     validate,
     write_manifest,
 )
-from featvis.io import sha256_file
 
 
 def test_folder_manifest_has_one_label_per_subfolder(image_folder):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from featvis.embed import EmbedError, atlas_cells, embed, scatter, trustworthiness
+from featvis.vision.embed import EmbedError, atlas_cells, embed, scatter, trustworthiness
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_tsne_is_reproducible(blobs):
 
 def test_trustworthiness_known_answers(blobs):
     x, _ = blobs
-    from featvis.embed import standardize
+    from featvis.vision.embed import standardize
 
     assert trustworthiness(x, standardize(x)[:, :20], 5) == pytest.approx(1.0)
     random = np.random.default_rng(0).normal(size=(120, 2))
@@ -44,7 +44,7 @@ def test_trustworthiness_known_answers(blobs):
 
 
 def test_pca_equals_numpy_svd(blobs):
-    from featvis.embed import standardize
+    from featvis.vision.embed import standardize
 
     x, _ = blobs
     z = standardize(x)

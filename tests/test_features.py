@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from featvis.data import build_mnist5k
-from featvis.features import extract_shard, layer_stats, load_layer, merge_shards, shard_slices, write_shard
-from featvis.models import MNIST_PREPROCESS, LoadedModel, MnistCNN
+from featvis.vision.data import build_mnist5k
+from featvis.vision.features import extract_shard, layer_stats, load_layer, merge_shards, shard_slices, write_shard
+from featvis.vision.models import MNIST_PREPROCESS, LoadedModel, MnistCNN
 
 
 def test_layer_stats_match_numpy():

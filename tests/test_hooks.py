@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from featvis.hooks import UnknownLayerError, capture, get_layer, run_to_layers
-from featvis.models import MnistCNN
+from featvis.core.hooks import UnknownLayerError, capture, get_layer, run_to_layers
+from featvis.vision.models import MnistCNN
 
 
 def test_unknown_layer_lists_valid_names():

@@ -9,12 +9,12 @@ import time
 
 import numpy as np
 
-from featvis.figures import image_grid, plt, save_figure
-from featvis.io import atomic_path, sha256_file, write_json
+from featvis.core.figures import image_grid, plt, save_figure
+from featvis.core.io import atomic_path, sha256_file, write_json
 
 WRITER = """
 import sys, time
-from featvis.io import atomic_path
+from featvis.core.io import atomic_path
 with atomic_path(sys.argv[1]) as tmp, open(tmp, "wb") as handle:
     handle.write(b"half")
     handle.flush()

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from featvis.data import iter_batches
-from featvis.mining import MiningError, merge_topk, mine_topk, spatial_extreme, topk_from_stats
+from featvis.vision.data import iter_batches
+from featvis.vision.mining import MiningError, merge_topk, mine_topk, spatial_extreme, topk_from_stats
 
 CPU = torch.device("cpu")
 
@@ -78,7 +78,7 @@ def test_ties_go_to_lower_image_index():
 
 
 def test_from_feature_stats_equals_miner(tiny_images, mnist_model):
-    from featvis.features import extract_shard
+    from featvis.vision.features import extract_shard
 
     paths = tiny_images["path"].tolist()
     stats = extract_shard(mnist_model, paths, ["conv2"], CPU, batch_size=10, progress=False)["conv2"]

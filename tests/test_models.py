@@ -7,8 +7,8 @@ import torch
 import torchvision
 from skimage import data as skdata
 
-from featvis.data import to_tensor
-from featvis.models import MissingWeightsError, UnknownModelError, load_model
+from featvis.vision.data import to_tensor
+from featvis.vision.models import MissingWeightsError, UnknownModelError, load_model
 
 
 def classify(model, image):

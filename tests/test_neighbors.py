@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from featvis.neighbors import NeighborError, nearest, resolve_queries
+from featvis.vision.neighbors import NeighborError, nearest, resolve_queries
 
 
 def brute_force(x, q, k, metric):

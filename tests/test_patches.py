@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from featvis.figures import save_figure
-from featvis.mining import mine_topk
-from featvis.patches import OUTSIDE, cut_patch, describe_field, layer_grid, topk_patches
-from featvis.receptive import receptive_fields
+from featvis.core.figures import save_figure
+from featvis.vision.mining import mine_topk
+from featvis.vision.patches import OUTSIDE, cut_patch, describe_field, layer_grid, topk_patches
+from featvis.vision.receptive import receptive_fields
 
 
 def conv_field(kernel: int, stride: int, padding: int, size: int):
@@ -42,7 +42,7 @@ def test_linear_layer_patches_are_whole_images(tiny_images, mnist_model):
     assert "whole images" in describe_field(field)
     topk = mine_topk(mnist_model, paths, ["fc"], 2, torch.device("cpu"), progress=False)["fc"]
     assert (topk["y"] == 0).all() and (topk["x"] == 0).all()
-    from featvis.data import display_image
+    from featvis.vision.data import display_image
 
     patches = topk_patches(topk, field, paths, 28, 1, [0, 3])
     np.testing.assert_array_equal(patches[1][0], display_image(paths[topk["image"][3, 0]], 28, 1))
@@ -59,9 +59,9 @@ def png_bytes(fig) -> bytes:
 
 
 def test_figures_are_byte_identical(tiny_images, mnist_model):
-    from featvis.attribution import overlay
-    from featvis.embed import atlas, scatter
-    from featvis.neighbors import nearest, neighbor_grid
+    from featvis.vision.attribution import overlay
+    from featvis.vision.embed import atlas, scatter
+    from featvis.vision.neighbors import nearest, neighbor_grid
 
     paths = tiny_images["path"].tolist()
     topk = mine_topk(mnist_model, paths, ["conv2"], 3, torch.device("cpu"), progress=False)["conv2"]

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from featvis.receptive import ReceptiveFields, receptive_fields
+from featvis.vision.receptive import ReceptiveFields, receptive_fields
 
 
 class Geometry(nn.Module):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from featvis.hooks import get_layer
-from featvis.models import load_model
-from featvis.receptive import receptive_fields
+from featvis.core.hooks import get_layer
+from featvis.vision.models import load_model
+from featvis.vision.receptive import receptive_fields
 
 
 def gradient_support(module, layer, shape, y, x, batch=24, seed=0):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from featvis.io import sha256_file
+from featvis.core.io import sha256_file
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from featvis.weights import filter_grid, filter_images, first_conv
+from featvis.vision.weights import filter_grid, filter_images, first_conv
 
 
 class DefinedBackwards(nn.Module):

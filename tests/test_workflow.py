@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from featvis.io import sha256_file
+from featvis.core.io import sha256_file
 from workflow_helpers import TINY_CONFIG, planned_rules, snakemake, write_config
 
 pytestmark = pytest.mark.integration

@@ -85,7 +85,7 @@ def test_contacts_need_a_contact_predictor(tiny_esm, table, monkeypatch):
 
 
 def test_every_pair_map_draws(tiny_esm, sequence, tmp_path):
-    from featvis.figures import save_figure
+    from featvis.core.figures import save_figure
     from featvis.protein import figures
     from featvis.protein.attention import MAP_NAMES, summarize_window
     from featvis.protein.sequences import parse_variant

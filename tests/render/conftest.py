@@ -41,7 +41,7 @@ def grating_net() -> GratingNet:
 
 @pytest.fixture(scope="session")
 def effnet() -> nn.Module:
-    from featvis.models import load_model
+    from featvis.vision.models import load_model
 
     torch.set_num_threads(2)
     return load_model("efficientnet_lite0").module

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from featvis.figures import save_figure
+from featvis.core.figures import save_figure
 from featvis.render import RenderSettings
 from featvis.render import figures as rfig
 from featvis.render.export import load_channel_maxima, save_batch

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from featvis.hooks import UnknownLayerError
+from featvis.core.hooks import UnknownLayerError
 from featvis.render import RenderSettings, render
 from featvis.render import objectives as obj
 from featvis.render.fuse import prepare_model
@@ -51,7 +51,7 @@ def test_render_raises_the_objective_far_above_noise(effnet):
     settings = RenderSettings(size=64, steps=24)
     result = render(effnet, objective, [0, 1, 2], settings)
     noise = torch.rand(16, 3, 64, 64, generator=torch.Generator().manual_seed(0))
-    from featvis.hooks import capture, run_to_layers
+    from featvis.core.hooks import capture, run_to_layers
 
     net = prepare_model(effnet, keep=objective.layers)
     mean = torch.tensor(settings.mean).reshape(1, 3, 1, 1)

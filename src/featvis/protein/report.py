@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from featvis.figures import save_figure
-from featvis.io import write_text
+from featvis.core.figures import save_figure
+from featvis.core.io import write_text
 from featvis.protein import figures
 from featvis.protein.attention import MAP_NAMES, AttentionSummary, summarize
 from featvis.protein.models import ProteinLM

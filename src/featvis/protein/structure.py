@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from featvis.io import write_text
+from featvis.core.io import write_text
 from featvis.protein.sequences import ONE_TO_THREE, THREE_TO_ONE
 
 _UPPER_THREE = {three.upper(): one for three, one in THREE_TO_ONE.items()} | {"MSE": "M"}

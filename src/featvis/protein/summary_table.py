@@ -7,7 +7,7 @@ import os
 
 import pandas as pd
 
-from featvis.io import write_text
+from featvis.core.io import write_text
 
 
 def write_index(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from featvis.io import write_text
+from featvis.core.io import write_text
 from featvis.protein.structure import Residue
 
 _PAGE = """<!DOCTYPE html>

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from featvis.io import atomic_path, read_json, save_npz, write_json
+from featvis.core.io import atomic_path, read_json, save_npz, write_json
 from featvis.render.recipes import Batch
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from featvis.figures import image_grid
+from featvis.core.figures import image_grid
 
 
 def channel_grid(images: np.ndarray, channels: Sequence[int], title: str, ncols: int = 8) -> plt.Figure:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from featvis.hooks import capture, get_layer, run_to_layers
+from featvis.core.hooks import capture, get_layer, run_to_layers
 from featvis.render.optimize import RenderSettings
 from featvis.render.params import colour_sqrt_from_images
 
@@ -49,7 +49,7 @@ def layer_channels(model: nn.Module, layer: str, channels: Any, in_channels: int
 
 def dataset_images(manifest_path: str, size: int, limit: int = 256) -> list[np.ndarray]:
     """Up to ``limit`` images of a manifest, evenly spaced over its rows, as (size, size, 3) uint8."""
-    from featvis.data import display_image, read_manifest
+    from featvis.vision.data import display_image, read_manifest
 
     paths = list(read_manifest(manifest_path)["path"])
     if not paths:

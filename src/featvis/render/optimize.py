@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from featvis.hooks import capture, get_layer, run_to_layers
+from featvis.core.hooks import capture, get_layer, run_to_layers
 from featvis.render.fuse import prepare_model
 from featvis.render.objectives import Objective
 from featvis.render.params import ImageParam, make_param

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from featvis.registry import registrar
+from featvis.core.registry import registrar
 
 # Square root of ImageNet's RGB covariance (U * sqrt(S) of its SVD), as in Lucid.
 IMAGENET_COLOUR_SQRT = np.array(

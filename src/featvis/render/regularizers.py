@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from featvis.registry import registrar
+from featvis.core.registry import registrar
 
 Regularizer = Callable[[torch.Tensor], torch.Tensor]
 REGULARIZERS: dict[str, Callable[..., Regularizer]] = {}

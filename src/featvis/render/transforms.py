@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from featvis.registry import registrar
+from featvis.core.registry import registrar
 
 TRANSFORMS: dict[str, Callable[..., nn.Module]] = {}
 

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from featvis.data import iter_batches
-from featvis.models import Preprocess
+from featvis.vision.data import iter_batches
+from featvis.vision.models import Preprocess
 
 
 def load_split(manifest: pd.DataFrame, split: str, preprocess: Preprocess, class_names: list[str]):

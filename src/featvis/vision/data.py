@@ -19,8 +19,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from featvis.io import atomic_path
-from featvis.models import Preprocess
+from featvis.core.io import atomic_path
+from featvis.vision.models import Preprocess
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from featvis.data import iter_batches
-from featvis.hooks import capture, run_to_layers
-from featvis.models import LoadedModel
+from featvis.core.hooks import capture, run_to_layers
+from featvis.vision.data import iter_batches
+from featvis.vision.models import LoadedModel
 
 log = logging.getLogger(__name__)
 

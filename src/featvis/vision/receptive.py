@@ -24,7 +24,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
-from featvis.hooks import get_layer, probe_input
+from featvis.core.hooks import get_layer, probe_input
 
 Interval = tuple[int, int]  # inclusive [first, last]
 

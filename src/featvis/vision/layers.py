@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 from torch import nn
 
-from featvis.hooks import execution_order
-from featvis.receptive import receptive_fields
+from featvis.core.hooks import execution_order
+from featvis.vision.receptive import receptive_fields
 
 
 def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> pd.DataFrame:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from featvis.hooks import capture, get_layer, run_to_layers
+from featvis.core.hooks import capture, get_layer, run_to_layers
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,9 @@ def modified_rectifiers(model: nn.Module, method: str) -> Iterator[int]:
                 setattr(parent, name, ModifiedRectifier(RECTIFIERS[type(child)](child), method == "guided_backprop"))
     if not swapped:
         raise AttributionError(
-            f"{method} needs rectifier modules ({', '.join(t.__name__ for t in RECTIFIERS)}); this model has none "
-            "(functional ReLUs cannot be swapped): register its activation type in featvis.attribution.RECTIFIERS"
+            f"{method} needs rectifier modules ({', '.join(t.__name__ for t in RECTIFIERS)}); this model has none"
+            " (functional ReLUs cannot be swapped): register its activation type in"
+            " featvis.vision.attribution.RECTIFIERS"
         )
     try:
         yield len(swapped)

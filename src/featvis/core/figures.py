@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from featvis.io import atomic_path  # noqa: E402
+from featvis.core.io import atomic_path  # noqa: E402
 
 # Matplotlib stamps dates and versions into files unless told not to.
 _METADATA = {

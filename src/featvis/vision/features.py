@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from featvis.data import iter_batches
-from featvis.hooks import capture, run_to_layers
-from featvis.io import commit_npy, open_npy_writer, save_npz, write_sidecar
-from featvis.models import LoadedModel
+from featvis.core.hooks import capture, run_to_layers
+from featvis.core.io import commit_npy, open_npy_writer, save_npz, write_sidecar
+from featvis.vision.data import iter_batches
+from featvis.vision.models import LoadedModel
 
 STATS = ("mean", "max", "argmax")
 

@@ -1,6 +1,6 @@
 """Image patches at a layer's exact receptive field, and their grid figures.
 
-A patch is the input region one layer position can see (``featvis.receptive``),
+A patch is the input region one layer position can see (``featvis.vision.receptive``),
 clipped at the image border. To keep the grid honest about clipping, each patch is
 drawn on a canvas of the full receptive-field size (capped at the image size), with
 the part that falls outside the image left in a flat grey.
@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from featvis.data import display_image
-from featvis.figures import image_grid
-from featvis.receptive import LayerField as Field
+from featvis.core.figures import image_grid
+from featvis.vision.data import display_image
+from featvis.vision.receptive import LayerField as Field
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from featvis.figures import image_grid, plt
-from featvis.hooks import execution_order
+from featvis.core.figures import image_grid, plt
+from featvis.core.hooks import execution_order
 
 
 def first_conv(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[str, nn.Conv2d]:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from featvis.registry import registrar
+from featvis.core.registry import registrar
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from featvis.registry import registrar
+from featvis.core.registry import registrar
 
 METRICS = ("l2", "cosine")
 
@@ -140,7 +140,7 @@ def resolve_queries(manifest: pd.DataFrame, queries: Sequence[int | str], n_quer
 def neighbor_grid(images: list[np.ndarray], query_rows: Sequence[int], indices: np.ndarray, dists: np.ndarray,
                   labels: Sequence[str], title: str, cell_inches: float = 0.8):
     """Rows: the query, a gap, then its neighbours nearest first; titles give label and distance."""
-    from featvis.figures import image_grid
+    from featvis.core.figures import image_grid
 
     k = indices.shape[1]
     blank = np.full_like(images[0], 255)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from featvis.registry import registrar
+from featvis.core.registry import registrar
 
 log = logging.getLogger(__name__)
 

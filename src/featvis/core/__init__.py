@@ -1,0 +1,1 @@
+"""Shared core: hooks, io, registry, device, figures, runtime and the resolved config. Imports no stage."""

@@ -1,0 +1,1 @@
+"""Vision stages: models, data, receptive fields, features and the dataset views."""
