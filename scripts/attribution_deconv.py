@@ -7,13 +7,14 @@ from featvis.vision.attribution import project, projection_to_image
 from featvis.vision.data import display_image, read_manifest, to_tensor
 from featvis.vision.models import load_model
 from featvis.vision.patches import cut_patch, describe_field, patch_box
-from featvis.vision.receptive import receptive_fields
+from featvis.vision.receptive import load_fields
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 device = start_job(sm.log, sm.params.compute)
 model = load_model(sm.params.spec, sm.params.model)
 module, p, layer = model.module.to(device), model.preprocess, sm.params.layer
-field = receptive_fields(module, (1, p.channels, p.image_size, p.image_size), [layer])[layer]
+_, fields = load_fields(sm.input.fields)  # traced once per model by rule layer_table
+field = fields[layer]
 topk = dict(np.load(sm.input.topk))
 paths = read_manifest(sm.input.manifest)["path"].tolist()
 k = topk["value"].shape[1]

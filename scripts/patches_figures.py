@@ -7,17 +7,16 @@ import numpy as np
 from featvis.core.figures import save_figure
 from featvis.core.runtime import start_job
 from featvis.vision.data import read_manifest
-from featvis.vision.models import load_model
 from featvis.vision.patches import channel_grid, describe_field, layer_grid, topk_patches
-from featvis.vision.receptive import receptive_fields
+from featvis.vision.receptive import load_fields
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 start_job(sm.log)
 log = logging.getLogger("featvis.vision.patches")
-model = load_model(sm.params.spec, sm.params.model)
-p = model.preprocess
 layer = sm.params.layer
-field = receptive_fields(model.module, (1, p.channels, p.image_size, p.image_size), [layer])[layer]
+# the model's cached fields (rule layer_table), traced at its input shape: no model to load here
+(_, channels, image_size, _), fields = load_fields(sm.input.fields)
+field = fields[layer]
 log.info("%s: %s", layer, describe_field(field))
 topk = dict(np.load(sm.input.topk))
 manifest = read_manifest(sm.input.manifest)
@@ -25,7 +24,7 @@ paths, labels = manifest["path"].tolist(), manifest["label"].tolist()
 n_channels = topk["value"].shape[0]
 word = "minimally" if bool(topk["negative"]) else "maximally"
 shown = list(range(min(sm.params.grid_channels, n_channels)))
-patches = topk_patches(topk, field, paths, p.image_size, p.channels, shown)
+patches = topk_patches(topk, field, paths, image_size, channels, shown)
 title = (f"{sm.params.model} {layer}: top-{topk['value'].shape[1]} {word} activating images, "
          f"channels {shown[0]}-{shown[-1]} of {n_channels}\n{describe_field(field)}")
 save_figure(layer_grid(patches, shown, title), sm.output.grid, dpi=sm.params.dpi)

@@ -20,6 +20,7 @@ rule attribution_deconv:
         topk=f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/top_max.npz",
         manifest=lambda wc: manifest_path(wc.dataset),
         weights=lambda wc: model_inputs(wc.model),
+        fields=lambda wc: fields_path(wc.model),
     output:
         figure=report(
             f"{RESULTS}/attribution/{{model}}/{{dataset}}/{{layer}}/{ATTRIBUTION.get('method', 'deconvnet')}.png",

@@ -1,4 +1,6 @@
-# Stage models: models the pipeline trains itself, and every model's layer table.
+# Stage models: models the pipeline trains itself, and every model's layer table. The
+# table's one trace also caches the exact receptive fields of the analysis layers
+# (fields.npz), which the patch and attribution figures read instead of tracing.
 
 
 rule train_model:
@@ -18,18 +20,29 @@ rule train_model:
         "../../scripts/train_model.py"
 
 
+def field_layers(model):
+    """Every analysis layer of the model, on any dataset: the views pick theirs from these."""
+    return list(dict.fromkeys(l for a in config["analyses"] if a["model"] == model for l in a["layers"]))
+
+
+def fields_path(model):
+    return f"{RESULTS}/models/{model}/fields.npz"
+
+
 rule layer_table:
     input:
         weights=lambda wc: model_inputs(wc.model),
     output:
-        report(
+        table=report(
             f"{RESULTS}/models/{{model}}/layers.tsv",
             caption="../report/layers.rst",
             category="Models",
             labels={"model": "{model}", "figure": "layer table"},
         ),
+        fields=fields_path("{model}"),
     params:
         spec=lambda wc: model_spec(wc.model),
+        layers=lambda wc: field_layers(wc.model),
     log:
         "logs/layers/{model}.log",
     script:

@@ -102,7 +102,7 @@ rule patches_figures:
     input:
         topk=f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/top_{{sign}}.npz",
         manifest=lambda wc: manifest_path(wc.dataset),
-        weights=lambda wc: model_inputs(wc.model),
+        fields=lambda wc: fields_path(wc.model),
     output:
         grid=report(
             f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/grid_{{sign}}.png",
@@ -112,7 +112,6 @@ rule patches_figures:
         ),
         channels=directory(f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/channels_{{sign}}"),
     params:
-        spec=lambda wc: model_spec(wc.model),
         model=lambda wc: wc.model,
         layer=lambda wc: wc.layer,
         grid_channels=PATCHES.get("grid_channels", 16),

@@ -6,23 +6,27 @@ import pandas as pd
 from torch import nn
 
 from featvis.core.hooks import execution_order
-from featvis.vision.receptive import receptive_fields
+from featvis.vision.receptive import ReceptiveFields
 
 
-def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> pd.DataFrame:
+def layer_table(model: nn.Module, input_shape: tuple[int, ...], traced: ReceptiveFields | None = None) -> pd.DataFrame:
     """One row per named module that ran, in execution order.
 
     ``rf_size``/``rf_stride`` are the receptive field's side and step in input pixels;
     ``global`` where every output sees the whole image; empty where the module's output
-    is not a tensor.
+    is not a tensor. ``traced``: a trace of ``model`` at ``input_shape`` covering every
+    module that runs, to share one trace with the cached fields; traced here if omitted.
     """
     modules = dict(model.named_modules())
     shapes = {name: shape for name, shape in execution_order(model, input_shape).items() if shape is not None}
     ran = list(shapes)
-    fields = receptive_fields(model, input_shape, ran)
+    traced = traced if traced is not None else ReceptiveFields(model, input_shape, ran)
+    missing = [name for name in ran if name not in traced.layer_node]
+    if missing:  # an untraced module would read as a global field
+        raise ValueError(f"the trace does not cover {', '.join(missing)}")
     rows = []
     for name in ran:
-        field = fields[name].nominal if fields[name] is not None else None
+        field = traced.field(name)
         rows.append({
             "layer": name,
             "type": type(modules[name]).__name__,

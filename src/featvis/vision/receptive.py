@@ -12,19 +12,26 @@ as a small graph. Two things are read off it:
   the nominal field too large, and the walk gets it right.
 
 Asymmetric "same" padding and residual branches need no model-specific code.
+
+A :class:`LayerField` holds the box of every output position, so it is traced once per
+model (rule ``layer_table``), saved with :func:`save_fields` and read back with
+:func:`load_fields` by every view that cuts patches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from featvis.core.hooks import get_layer, probe_input
+from featvis.core.io import save_npz
 
 Interval = tuple[int, int]  # inclusive [first, last]
 
@@ -219,6 +226,15 @@ class ReceptiveFields:
         node = self.layer_node.get(layer)
         return None if node is None else self.nodes[node].field
 
+    def layer_field(self, layer: str) -> LayerField | None:
+        """The layer's field with the exact box of every output position (``None``: global)."""
+        nominal = self.field(layer)
+        if nominal is None:
+            return None
+        height, width = self.nodes[self.layer_node[layer]].size
+        boxes = [self.box(layer, y, x) for y in range(height) for x in range(width)]
+        return LayerField(nominal, self.input_size, np.array(boxes, dtype=np.int32).reshape(height, width, 4))
+
     def box(self, layer: str, y: int, x: int) -> tuple[int, int, int, int]:
         """Input rows ``[y0, y1)`` and columns ``[x0, x1)`` that position (y, x) sees."""
         height, width = self.input_size
@@ -252,13 +268,13 @@ class ReceptiveFields:
                 wanted[parent] = _hull(wanted.get(parent), request)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LayerField:
-    """A layer's nominal field plus exact boxes from the traced graph."""
+    """A layer's nominal field plus the exact clipped box of every output position."""
 
     nominal: Field
-    traced: ReceptiveFields
-    layer: str
+    input_size: tuple[int, int]
+    boxes: np.ndarray  # (H, W, 4) int32: y0, y1, x0, x1 of each position of the layer's grid
 
     @property
     def size(self) -> tuple[int, int]:
@@ -274,9 +290,10 @@ class LayerField:
 
     def box(self, y: int, x: int, height: int | None = None, width: int | None = None) -> tuple[int, int, int, int]:
         """Exact input box ``(y0, y1, x0, x1)`` of position (y, x), clipped to the image."""
-        if (height, width) != (None, None) and (height, width) != self.traced.input_size:
-            raise ValueError(f"fields were traced at {self.traced.input_size}, not {(height, width)}")
-        return self.traced.box(self.layer, y, x)
+        if (height, width) != (None, None) and (height, width) != self.input_size:
+            raise ValueError(f"fields were traced at {self.input_size}, not {(height, width)}")
+        y0, y1, x0, x1 = self.boxes[y, x]
+        return int(y0), int(y1), int(x0), int(x1)
 
 
 def receptive_fields(
@@ -285,5 +302,28 @@ def receptive_fields(
     """Each named layer's receptive field (``None`` where every position sees the whole image)."""
     layers = list(layers)
     traced = ReceptiveFields(model, input_shape, layers)
-    fields = {name: traced.field(name) for name in layers}
-    return {name: None if f is None else LayerField(f, traced, name) for name, f in fields.items()}
+    return {name: traced.layer_field(name) for name in layers}
+
+
+def save_fields(path: str | os.PathLike, input_shape: tuple[int, ...], fields: Mapping[str, LayerField | None]) -> None:
+    """Write layers' fields to one ``.npz``; a global field is listed with no arrays."""
+    arrays = {"input_shape": np.array(input_shape, dtype=np.int64), "layers": np.array(list(fields), dtype=str)}
+    for name, field in fields.items():
+        if field is not None:
+            arrays[f"{name}:nominal"] = np.array([field.jump, field.lo, field.nominal.hi], dtype=np.int64)
+            arrays[f"{name}:boxes"] = field.boxes
+    save_npz(path, **arrays)
+
+
+def load_fields(path: str | os.PathLike) -> tuple[tuple[int, ...], dict[str, LayerField | None]]:
+    """The input shape the fields were traced at, and each saved layer's field."""
+    with np.load(path) as data:
+        shape = tuple(int(v) for v in data["input_shape"])
+        fields: dict[str, LayerField | None] = {}
+        for name in data["layers"].tolist():
+            if f"{name}:boxes" not in data:
+                fields[name] = None
+                continue
+            jump, lo, hi = (tuple(int(v) for v in row) for row in data[f"{name}:nominal"])
+            fields[name] = LayerField(Field(jump, lo, hi), shape[-2:], data[f"{name}:boxes"])
+    return shape, fields
