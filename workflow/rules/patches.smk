@@ -110,12 +110,11 @@ rule patches_figures:
 
 
 def patches_targets():
+    """Every output the config asks for: top-K tables, grids and per-channel figures."""
     return [
-        f"{RESULTS}/patches/{model}/{dataset}/{layer}/{kind}_{sign}.png"
-        if kind == "grid"
-        else f"{RESULTS}/patches/{model}/{dataset}/{layer}/channels_{sign}"
+        f"{RESULTS}/patches/{model}/{dataset}/{layer}/{name}"
         for model, dataset in analysis_pairs()
         for layer in view_layers("patches", model, dataset)
         for sign in patch_signs()
-        for kind in ("grid", "channels")
+        for name in (f"top_{sign}.npz", f"top_{sign}.json", f"grid_{sign}.png", f"channels_{sign}")
     ]
