@@ -376,3 +376,40 @@ def test_schema_rejects_bad_objective_jobs(bad):
     config["render"]["jobs"] = {"job": {"model": "efficientnet_lite0", "layer": "_blocks.10", **bad}}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(schema()).validate(config)
+
+
+@pytest.mark.integration
+def test_an_objective_job_runs_in_the_workflow(tmp_path):
+    """Data -> features -> a render job whose direction reads those features, end to end."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    config = {
+        "seed": 0, "threads": 1,
+        "datasets": {"photos": {"source": "bundled", "name": "photos", "n_crops": 24, "crop_px": 48}},
+        "models": {"efficientnet_lite0": {"architecture": "efficientnet_lite0", "image_size": 48}},
+        "analyses": [{"model": "efficientnet_lite0", "dataset": "photos", "layers": ["_blocks.4"]}],
+        "render": {"defaults": {"size": 32, "steps": 2, "snapshots": [1, 2]}, "jobs": {"tour": {
+            "model": "efficientnet_lite0", "layer": "_blocks.4", "objectives": {
+                "espresso": {"class_logit": {"class": "espresso"}},
+                "coffee_minus_cat": {"direction": {"classes": ["coffee", "chelsea"], "dataset": "photos"}},
+                "mix": {"sum": [{"channel": {"channel": 3}}, {"weight": -0.5, "negate": {"layer": {}}}]},
+            }}}},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))  # items keep their order
+    rules = "".join(f'include: "{REPO}/workflow/rules/{name}.smk"\n'
+                    for name in ("common", "data", "models", "features", "render"))
+    (tmp_path / "Snakefile").write_text(f'configfile: "config.yaml"\n{rules}rule all:\n    input: render_targets()\n')
+    path = os.pathsep.join([str(REPO / "src"), str(REPO / "scripts"), os.environ.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--quiet"], cwd=tmp_path,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = tmp_path / "results/render/tour"
+    assert (out / "grid.png").stat().st_size > 0 and (out / "progress.png").stat().st_size > 0
+    assert sorted(p.name for p in (out / "renders").glob("*.png")) == [
+        "coffee_minus_cat.png", "espresso.png", "mix.png"]
+    trace = json.loads((out / "renders/trace.json").read_text())
+    assert [item["name"] for item in trace["items"]] == ["espresso", "coffee_minus_cat", "mix"]
+    assert trace["objectives"]["espresso"] == "logit(_fc, 967)"

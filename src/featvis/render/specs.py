@@ -126,12 +126,13 @@ class SpecContext:
             return hook
 
         handles = [m.register_forward_hook(make_hook(n)) for n, m in self.model.named_modules() if n]
-        training = self.model.training  # a probe must not update BatchNorm statistics
+        modes = {module: module.training for module in self.model.modules()}  # a probe must not touch BatchNorm
         try:
             with torch.no_grad():
                 result = self.model.eval()(probe_input(self.model, (1, self.in_channels) + (self.image_size,) * 2))
         finally:
-            self.model.train(training)
+            for module, training in modes.items():
+                module.train(training)
             for handle in handles:
                 handle.remove()
         # hooks fire innermost first: the last module that returned the result is the outermost one
