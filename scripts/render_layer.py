@@ -20,7 +20,7 @@ name = sm.wildcards.render_job
 device = start_job(sm.log, {**sm.params.compute, "seed": job["seed"]})
 model = load_model(sm.params.spec, job["model"])
 pre = model.preprocess
-images = dataset_images(sm.input.manifest[0], job.get("size", 128)) if sm.input.manifest else None
+images = dataset_images(sm.input.manifest[0], job["size"]) if sm.input.manifest else None
 job = with_dataset_statistics(job, images)
 settings = settings_from_job(job, pre.mean, pre.std)
 extra = {"model": job["model"], "layer": job.get("layer"), "settings": repr(settings)}
@@ -36,9 +36,9 @@ if job.get("objectives"):
     labels = batch.names
 else:
     channels = layer_channels(model.module, job["layer"], job["channels"], pre.channels)
-    copies = int(job.get("copies", 1))
+    copies = int(job["copies"])
     batch = render_channels(model.module, job["layer"], channels, settings, seed=job["seed"], copies=copies,
-                            diversity=float(job.get("diversity", 0.0)), device=str(device), progress=True)
+                            diversity=float(job["diversity"]), device=str(device), progress=True)
     maxima = load_channel_maxima(sm.input.dataset_max[0]) if sm.input.dataset_max else None
     save_batch(batch, sm.output.renders, layer=job["layer"], dataset_max=maxima, extra=extra)
     title = f"{job['model']} {job['layer']}"

@@ -211,7 +211,8 @@ def test_a_registered_kind_is_built_like_the_others(mnist, monkeypatch):
 
 
 def test_unknown_kind_lists_the_closest_kinds(mnist):
-    with pytest.raises(UnknownNameError, match=r"objectives\.a: unknown objective kind 'chanel'; closest: channel"):
+    message = r"objectives\.a: unknown objective kind 'chanel' \(closest: channel; 8 in all\); kinds: channel, "
+    with pytest.raises(UnknownNameError, match=message):
         build_objectives({"a": {"chanel": {"channel": 1}}}, mnist_context(mnist))
 
 
@@ -230,7 +231,7 @@ def test_channel_and_class_out_of_range_name_the_layer_and_its_width(mnist):
 
 def test_unknown_class_lists_the_closest_class_names(effnet_model, mnist):
     effnet = SpecContext.for_model(effnet_model)
-    with pytest.raises(UnknownNameError, match="unknown class 'espreso'; closest class names: espresso"):
+    with pytest.raises(UnknownNameError, match=r"unknown class 'espreso' \(closest: espresso, .*1000 in all\)"):
         build_objective({"class_probability": {"class": "espreso"}}, effnet)
     with pytest.raises(UnknownNameError, match="unknown class 'seven'"):
         build_objective({"class_logit": {"class": "seven"}}, mnist_context(mnist))
@@ -252,7 +253,7 @@ def test_bad_class_directions(mnist, tmp_path):
     labels = ["3", "8", "3"]
     files = write_features(tmp_path / "ok", labels, 32)
     ctx = mnist_context(mnist, features=lambda dataset, layer: files)
-    with pytest.raises(UnknownNameError, match="no image is labelled 'seven'.*closest labels"):
+    with pytest.raises(UnknownNameError, match=r"no image is labelled 'seven' in .*: unknown label 'seven' \(2 in"):
         build_objective({"direction": {"classes": ["3", "seven"], "dataset": "d"}}, ctx)
     stale = write_features(tmp_path / "stale", labels, 32)
     pd.DataFrame([{"path": "x", "label": "3", "split": "all", "sha1": "0"}]).to_csv(stale[1], index=False)
@@ -284,7 +285,8 @@ def test_malformed_specs_say_what_and_where(mnist, spec, message):
 
 
 def test_unknown_layer_and_no_layer(mnist):
-    with pytest.raises(UnknownLayerError, match="objective.channel: unknown layer 'conv9'; valid layers are: conv1"):
+    message = r"objective.channel: unknown layer 'conv9' \(closest: conv3, conv2, conv1; 11 in all\)"
+    with pytest.raises(UnknownLayerError, match=message):
         build_objective({"channel": {"layer": "conv9", "channel": 0}}, mnist_context(mnist))
     with pytest.raises(SpecError, match="no layer: give `layer:` here or in the job"):
         build_objective({"layer": {}}, mnist_context(mnist, layer=None))
@@ -380,36 +382,35 @@ def test_schema_rejects_bad_objective_jobs(bad):
 
 @pytest.mark.integration
 def test_an_objective_job_runs_in_the_workflow(tmp_path):
-    """Data -> features -> a render job whose direction reads those features, end to end."""
+    """Data -> features -> a render job whose direction reads those features, from a checkout root."""
     import json
-    import os
-    import subprocess
-    import sys
 
+    from workflow_helpers import checkout, snakemake, write_config
+
+    root = checkout(tmp_path / "featvis")
     config = {
-        "seed": 0, "threads": 1,
+        "threads": 1,
         "datasets": {"photos": {"source": "bundled", "name": "photos", "n_crops": 24, "crop_px": 48}},
-        "models": {"efficientnet_lite0": {"architecture": "efficientnet_lite0", "image_size": 48}},
-        "analyses": [{"model": "efficientnet_lite0", "dataset": "photos", "layers": ["_blocks.4"]}],
+        "models": {"lite": {"architecture": "efficientnet_lite0", "image_size": 48}},
+        "analyses": [{"model": "lite", "dataset": "photos", "layers": ["_blocks.4"]}],
         "render": {"defaults": {"size": 32, "steps": 2, "snapshots": [1, 2]}, "jobs": {"tour": {
-            "model": "efficientnet_lite0", "layer": "_blocks.4", "objectives": {
+            "model": "lite", "layer": "_blocks.4", "objectives": {  # items keep their order
                 "espresso": {"class_logit": {"class": "espresso"}},
                 "coffee_minus_cat": {"direction": {"classes": ["coffee", "chelsea"], "dataset": "photos"}},
                 "mix": {"sum": [{"channel": {"channel": 3}}, {"weight": -0.5, "negate": {"layer": {}}}]},
             }}}},
     }
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))  # items keep their order
-    rules = "".join(f'include: "{REPO}/workflow/rules/{name}.smk"\n'
-                    for name in ("common", "data", "models", "features", "render"))
-    (tmp_path / "Snakefile").write_text(f'configfile: "config.yaml"\n{rules}rule all:\n    input: render_targets()\n')
-    path = os.pathsep.join([str(REPO / "src"), str(REPO / "scripts"), os.environ.get("PYTHONPATH", "")])
-    run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--quiet"], cwd=tmp_path,
-                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
+    run = snakemake(root, write_config(root / "objectives.yaml", config), "results/render/tour/grid.png")
     assert run.returncode == 0, run.stderr[-3000:]
-    out = tmp_path / "results/render/tour"
+    out = root / "results/render/tour"
     assert (out / "grid.png").stat().st_size > 0 and (out / "progress.png").stat().st_size > 0
     assert sorted(p.name for p in (out / "renders").glob("*.png")) == [
         "coffee_minus_cat.png", "espresso.png", "mix.png"]
     trace = json.loads((out / "renders/trace.json").read_text())
     assert [item["name"] for item in trace["items"]] == ["espresso", "coffee_minus_cat", "mix"]
     assert trace["objectives"]["espresso"] == "logit(_fc, 967)"
+    assert (root / "results/features/lite/photos/_blocks.4/mean.npy").is_file()  # what the direction read
+
+    config["render"]["jobs"]["tour"]["objectives"]["coffee_minus_cat"]["direction"]["layer"] = "_blocks.5"
+    run = snakemake(root, write_config(root / "objectives.yaml", config), "-n")
+    assert run.returncode != 0 and "list that layer in an analyses entry" in run.stdout + run.stderr

@@ -18,10 +18,9 @@ vector lengths, class names.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import torch
 from torch import nn
 
 from featvis.core.hooks import UnknownLayerError, get_layer, probe_input
+from featvis.core.names import unknown
 from featvis.core.registry import registrar
 from featvis.render import objectives as obj
 from featvis.render.objectives import Acts, ChannelOutOfRangeError, Objective
@@ -54,13 +54,6 @@ class UnknownNameError(KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0])
-
-
-def closest(name: object, known: Iterable[str], n: int = 5) -> str:
-    """The known names most like ``name`` (ignoring case), for error messages."""
-    by_folded = {str(k).lower(): str(k) for k in known}
-    close = difflib.get_close_matches(str(name).lower(), list(by_folded), n=n, cutoff=0.5)
-    return ", ".join(by_folded[c] for c in close) or "none close"
 
 
 @dataclass
@@ -151,8 +144,7 @@ def build_objective(spec: Any, ctx: SpecContext, where: str = "objective") -> Ob
                         f"{kinds or 'none'}; kinds: {', '.join(sorted(SPECS))}")
     kind = kinds[0]
     if kind not in SPECS:
-        raise UnknownNameError(f"{where}: unknown objective kind {kind!r}; closest: {closest(kind, SPECS)} "
-                               f"(known: {', '.join(sorted(SPECS))})")
+        raise UnknownNameError(f"{where}: {unknown('objective kind', kind, SPECS)}; kinds: {', '.join(sorted(SPECS))}")
     objective = SPECS[kind](spec[kind], ctx, f"{where}.{kind}")
     weight = spec.get("weight", 1)
     if isinstance(weight, bool) or not isinstance(weight, int | float):
@@ -212,7 +204,7 @@ def class_index(ctx: SpecContext, value: Any, where: str) -> int:
     if not names:
         raise SpecError(f"{where}: the model has no class names (set `class_names` in its models entry); "
                         f"give the class {value!r} as an index")
-    raise UnknownNameError(f"{where}: unknown class {value!r}; closest class names: {closest(value, names)}")
+    raise UnknownNameError(f"{where}: {unknown('class', value, names)} among the model's class names")
 
 
 def _with_check(objective: Objective, check: Callable[[Acts], None]) -> Objective:
@@ -354,8 +346,8 @@ def class_direction(mean_path: str | os.PathLike, manifest_path: str | os.PathLi
     for label in (str(a), str(b)):
         mask = labels == label
         if not mask.any():
-            raise UnknownNameError(f"{where}: no image is labelled {label!r} in {manifest_path}; closest labels: "
-                                   f"{closest(label, sorted(set(labels)))}")
+            raise UnknownNameError(f"{where}: no image is labelled {label!r} in {manifest_path}: "
+                                   f"{unknown('label', label, sorted(set(labels)))}")
         rows.append(np.asarray(means[mask], dtype=np.float64).mean(0))
     return rows[0] - rows[1]
 
