@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from featvis.core.names import unknown
 from featvis.core.registry import registrar
 from featvis.render import objectives as obj
 from featvis.render.objectives import Acts, ChannelOutOfRangeError, Objective
+
+if TYPE_CHECKING:
+    from featvis.vision.models import LoadedModel
 
 SpecBuilder = Callable[[Any, "SpecContext", str], Objective]
 SPECS: dict[str, SpecBuilder] = {}
@@ -70,8 +73,9 @@ class SpecContext:
     _output: str | None = field(default=None, init=False, repr=False)
 
     @classmethod
-    def for_model(cls, loaded: Any, layer: str | None = None, features: FeatureFiles | None = None) -> SpecContext:
-        """A context for a :class:`featvis.vision.models.LoadedModel`."""
+    def for_model(cls, loaded: LoadedModel, layer: str | None = None,
+                  features: FeatureFiles | None = None) -> SpecContext:
+        """A context for a loaded model: its module, input channels and size, class names."""
         pre = loaded.preprocess
         return cls(loaded.module, pre.channels, pre.image_size, tuple(pre.class_names), layer, features)
 
