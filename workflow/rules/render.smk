@@ -23,6 +23,8 @@ def render_figure_job(kind, name):
 def _dataset_max(job):
     """Maxima to compare renders with: the job's own file, else the features stage's
     per-image maxima of the same model and layer (first analysis that has it)."""
+    if job.get("objectives"):
+        return []
     if job["dataset_max"]:
         return [job["dataset_max"]]
     for model, dataset in analysis_pairs():
@@ -36,11 +38,35 @@ def _manifest(job):
     return [manifest_path(job["dataset"])] if job["dataset"] else []
 
 
+def _render_directions(job):
+    """The files a job's `direction` objectives read (for `input:`), and for `classes` the features
+    stage's pooled means and the manifest as {dataset: {layer: [mean.npy, manifest.csv]}} (for the
+    script); that layer must be analysed for the job's model on that dataset."""
+    files, classes, todo = [], {}, list(job.get("objectives", {}).values())
+    while todo:  # walk every spec, including the terms of sum and negate
+        spec = todo.pop()
+        todo += spec if isinstance(spec, list) else list(spec.values()) if isinstance(spec, dict) else []
+        args = spec.get("direction") if isinstance(spec, dict) else None
+        if isinstance(args, dict) and isinstance(args.get("vector"), str):
+            files.append(args["vector"])
+        elif isinstance(args, dict) and "classes" in args:
+            model, dataset, layer = job["model"], args.get("dataset"), args.get("layer", job.get("layer"))
+            if (model, dataset) not in analysis_pairs() or layer not in analysis_layers(model, dataset):
+                raise ValueError(f"render: a direction from classes reads the features of {model} on {dataset!r} at "
+                                 f"layer {layer!r}: list that layer in an analyses entry for that model and dataset "
+                                 f"(analysed: {analysis_pairs()})")
+            classes.setdefault(dataset, {})[layer] = [f"{RESULTS}/features/{model}/{dataset}/{layer}/mean.npy",
+                                                      manifest_path(dataset)]
+            files += classes[dataset][layer]
+    return sorted(set(files)), classes
+
+
 rule render_layer:
     input:
         weights=lambda wc: model_inputs(render_job(wc.render_job)["model"]),
         dataset_max=lambda wc: _dataset_max(render_job(wc.render_job)),
         manifest=lambda wc: _manifest(render_job(wc.render_job)),
+        directions=lambda wc: _render_directions(render_job(wc.render_job))[0],
     output:
         grid=report(
             f"{RESULTS}/render/{{render_job}}/grid.png",
@@ -58,6 +84,7 @@ rule render_layer:
     params:
         job=lambda wc: render_job(wc.render_job),
         spec=lambda wc: model_spec(render_job(wc.render_job)["model"]),
+        direction_files=lambda wc: _render_directions(render_job(wc.render_job))[1],
         compute=compute_params(),
         dpi=config["figures"]["dpi"],
     threads: config["threads"]
