@@ -96,6 +96,14 @@ def test_render_channel_out_of_range_at_start(root, image_folder):
     assert "which has 24 channels" in out
 
 
+def test_render_objective_checked_at_start(root, image_folder):
+    config = folder_config(image_folder)
+    objectives = {"mix": {"sum": [{"channel": {"channel": 1}}, {"weight": -1, "neuron": {"channel": 40}}]}}
+    config["render"] = {"jobs": {"x": {"model": "lite", "layer": "_blocks.1", "objectives": objectives}}}
+    code, out = dry_run(root, config)
+    assert code != 0 and "render.jobs.x.objectives.mix.neuron: channel 40 is out of range" in out
+
+
 def test_corrupt_image_stops_the_run_naming_the_file_on_the_console(root, image_folder):
     (image_folder / "red" / "broken.png").write_bytes(b"\x89PNG broken")
     config = write_config(root / "c.yaml", folder_config(image_folder))

@@ -86,6 +86,9 @@ def test_analyses_of_one_pair_merge():
     ({"datasets": {"birds": {"path": "/x"}}}, "datasets.birds: missing required key 'source'"),
     ({"render": {"jobs": {"a": {"model": "lite", "layer": "x", "channels": [0], "stesp": 2}}}},
      "render.jobs.a.stesp: unknown key; did you mean 'steps'"),
+    ({"render": {"jobs": {"a": {"model": "lite", "layer": "x", "channels": [0],
+                                "objectives": {"o": {"channel": {"channel": 1}}}}}}},
+     "render.jobs.a: 'channels' cannot be combined with the other keys given here"),
     ({"analyses": [{"model": "vgg", "dataset": "birds", "layers": ["x"]}]},
      "analyses[0].model: 'vgg' is not in models"),
 ])

@@ -88,6 +88,12 @@ def explain(error: ValidationError, schema: Mapping[str, Any]) -> str:
         options = [str(o) for o in error.validator_value]
         hint = did_you_mean(str(error.instance), options)
         return f"{where}: {error.instance!r} is not one of {', '.join(options)}{hint}"
+    if kind == "not":  # the schema's way to say "not together"
+        parts = error.validator_value.get("anyOf", [error.validator_value])
+        keys = [k for part in parts for k in part.get("required", [])]
+        given = [k for k in keys if isinstance(error.instance, dict) and k in error.instance]
+        if given:
+            return f"{where}: {', '.join(repr(k) for k in given)} cannot be combined with the other keys given here"
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return f"{where}: missing required key {missing!r}"
