@@ -1,16 +1,16 @@
-# featvis: shows what a neural network has learned. `snakemake --cores all` runs the
-# embedded default (config/config.yaml); `--configfile` swaps in your own.
+# featvis: shows what a neural network has learned.
+#
+# `snakemake --cores all` runs the embedded default, config/config.yaml. With
+# `--configfile my.yaml` your file is the whole config: the default is not read at all.
+# The config is resolved once (featvis.core.config: checked, defaults filled, job
+# settings merged, stage layers chosen) and written to results/config.resolved.yaml;
+# every rule reads the resolved values, and cluster jobs read that file.
 import os
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
-
-configfile: "config/config.yaml"
-
-
-validate(config, "workflow/schemas/config.schema.yaml")
 
 # Rule scripts import featvis from this checkout, installed or not, and their shared
 # Snakemake adapters from scripts/.
@@ -18,6 +18,10 @@ sys.path.insert(0, f"{workflow.basedir}/src")
 os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [f"{workflow.basedir}/src", f"{workflow.basedir}/scripts", os.environ.get("PYTHONPATH")])
 )
+
+if not workflow.overwrite_configfiles:
+
+    configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

@@ -29,13 +29,8 @@ if sm.params.cam in ("auto", True, "true"):
         if sm.params.cam != "auto":
             raise
         log.info("no CAM column: %s", error)
-for layer in sm.params.layers:
-    try:
-        maps[f"Grad-CAM {layer}"], chosen, prob = grad_cam(module, layer, batch, classes)
-    except AttributionError as error:
-        if sm.params.explicit:
-            raise
-        log.info("layer %s skipped (not in attribution.cam_layers): %s", layer, error)
+for layer in sm.params.layers:  # chosen at start: explicit, or the last spatial analysis layer
+    maps[f"Grad-CAM {layer}"], chosen, prob = grad_cam(module, layer, batch, classes)
 if not maps:
     raise AttributionError("no class map to draw: set attribution.cam_layers to convolutional layers")
 names = p.class_names or tuple(str(i) for i in range(int(chosen.max()) + 1))

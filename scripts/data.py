@@ -5,6 +5,6 @@ from featvis.vision.data import build_rows, validate, write_manifest
 start_job(snakemake.log)  # noqa: F821 - injected by Snakemake
 spec = snakemake.params.spec  # noqa: F821
 rows = build_rows(spec, snakemake.params.image_dir)  # noqa: F821
-manifest, skipped = validate(rows, spec.get("on_error", "raise"))
+manifest, skipped = validate(rows, spec["on_error"])
 write_manifest(skipped, snakemake.output.skipped)  # noqa: F821
 write_manifest(manifest, snakemake.output.manifest)  # noqa: F821

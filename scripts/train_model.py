@@ -11,8 +11,8 @@ model = load_model({"architecture": sm.params.architecture, "allow_random": True
 train = sm.params.train
 metrics = train_classifier(
     model.module, read_manifest(sm.input.manifest), model.preprocess,
-    epochs=train.get("epochs", 4), batch_size=train.get("batch_size", 64),
-    learning_rate=train.get("learning_rate", 0.002), seed=sm.params.compute["seed"],
+    epochs=train["epochs"], batch_size=train["batch_size"],
+    learning_rate=train["learning_rate"], seed=sm.params.compute["seed"],
 )
 save_torch(model.module.state_dict(), sm.output.weights)
 write_json(sm.output.metrics, {"architecture": sm.params.architecture, **train, **metrics})

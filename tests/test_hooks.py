@@ -10,8 +10,8 @@ from featvis.core.hooks import UnknownLayerError, capture, get_layer, run_to_lay
 from featvis.vision.models import MnistCNN
 
 
-def test_unknown_layer_lists_valid_names():
-    with pytest.raises(UnknownLayerError, match="'conv9'.*valid layers are: conv1, relu1, pool1"):
+def test_unknown_layer_names_the_closest_first():
+    with pytest.raises(UnknownLayerError, match=r"unknown layer 'conv9' \(closest: conv3, conv2, conv1; 11 in all\)"):
         get_layer(MnistCNN(), "conv9")
 
 

@@ -3,20 +3,15 @@ attribution): outputs, exact shard merge, and byte-identical figures on a forced
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import yaml
 
 from featvis.core.io import sha256_file
+from workflow_helpers import checkout, snakemake
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[1]
 VIEW_RULES = ["patches_shard", "patches_merge", "patches_figures", "neighbors", "embed_method", "embed_figures",
               "attribution_deconv", "attribution_cam"]
 
@@ -47,17 +42,10 @@ TARGETS = [  # the view stages only (not the filter grid or layer table)
 ]
 
 
-def snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
-               str(workdir), "--configfile", str(config), "--cores", "2", *extra]
-    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("views")
-    config = workdir / "config.yaml"
+    workdir = checkout(tmp_path_factory.mktemp("views"))
+    config = workdir / "views.yaml"
     config.write_text(yaml.safe_dump(TINY))
     result = snakemake(workdir, config, *TARGETS)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -89,7 +77,7 @@ def test_figures_byte_identical_on_rerun(run):
     figures = sorted(p for stage in ("patches", "neighbors", "embed", "attribution")
                      for p in (workdir / "results" / stage).rglob("*.png"))
     before = {p: sha256_file(p) for p in figures}
-    result = snakemake(workdir, config, "--forcerun", *VIEW_RULES, "--", *TARGETS)
+    result = snakemake(workdir, config, *TARGETS, "--forcerun", *VIEW_RULES)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "patches_shard" in result.stderr + result.stdout
     assert {p: sha256_file(p) for p in figures} == before

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import zipfile
 
 import numpy as np
 import pytest
+import yaml
 
 from featvis.core.io import sha256_file
-from workflow_helpers import TINY_CONFIG, planned_rules, snakemake, write_config
+from workflow_helpers import TINY_CONFIG, checkout, planned_rules, snakemake, write_config
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("workflow")
-    config = write_config(workdir / "config.yaml", TINY_CONFIG)
+    workdir = checkout(tmp_path_factory.mktemp("workflow"))
+    config = write_config(workdir / "tiny.yaml", TINY_CONFIG)
     result = snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir, config
@@ -60,6 +62,24 @@ def test_plotting_parameter_reruns_only_plots(run, tmp_path):
     compute = {"data", "train_model", "layer_table", "features_shard", "features_merge", "patches_shard",
                "patches_merge", "embed_method", "attention_compute"}
     assert not planned & compute, planned
+
+
+def test_adding_an_embedding_method_makes_only_its_outputs(run, tmp_path):
+    workdir, _ = run
+    changed = copy.deepcopy(TINY_CONFIG)
+    changed["embed"]["methods"] = ["pca", "tsne", "umap"]
+    result = snakemake(workdir, write_config(tmp_path / "umap.yaml", changed), "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert planned_rules(result) == {"embed_method", "embed_figures", "all"}
+    methods = re.findall(r"method=(\w+)", result.stdout + result.stderr)
+    assert methods and set(methods) == {"umap"}
+
+
+def test_resolved_config_is_written_next_to_the_results(run):
+    workdir, _ = run
+    resolved = yaml.safe_load((workdir / "results/config.resolved.yaml").read_text())
+    assert resolved["features"]["shards"] == 2 and resolved["patches"]["negative"] is False  # a default, filled
+    assert resolved["analyses"][0]["views"]["embed"] == ["_blocks.4"]
 
 
 def test_report(run, tmp_path):

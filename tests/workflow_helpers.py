@@ -1,8 +1,10 @@
-"""Run the real Snakemake workflow in a scratch directory."""
+"""Run the real workflow as a user does: from the root of a fresh copy of this checkout,
+`snakemake --cores 2 --configfile <file>`, with no --snakefile or --directory."""
 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -52,10 +54,32 @@ def write_config(path: Path, config: dict) -> Path:
     return path
 
 
-def snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(config), "--cores", "2", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=1200)
+def checkout(dest: Path) -> Path:
+    """A copy of this working tree (tracked and not-ignored files), standing in for a fresh clone."""
+    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    for name in filter(None, listing.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def snakemake_command() -> list[str]:
+    """`snakemake` from this interpreter's environment, as a user's shell finds it."""
+    script = Path(sys.executable).parent / "snakemake"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "snakemake"]
+
+
+def run(root: Path, *args: str, timeout: int = 1500) -> subprocess.CompletedProcess:
+    """A command line typed at the root of a checkout."""
+    return subprocess.run([*snakemake_command(), *args], cwd=root, capture_output=True, text=True, timeout=timeout)
+
+
+def snakemake(root: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    """`snakemake --cores 2 [args] --configfile <config>` (last: --configfile takes several files)."""
+    return run(root, "--cores", "2", *args, "--configfile", str(config))
 
 
 def planned_rules(result: subprocess.CompletedProcess) -> set[str]:

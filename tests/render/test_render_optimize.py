@@ -132,7 +132,7 @@ def test_diversity_copies_differ_more_with_the_penalty(effnet):
 
 
 def test_unknown_layer_is_a_clear_error(effnet):
-    with pytest.raises(UnknownLayerError, match="unknown layer '_blocks.99'; valid layers are"):
+    with pytest.raises(UnknownLayerError, match=r"unknown layer '_blocks.99' \(closest: _blocks.9"):
         render(effnet, obj.channel("_blocks.99", 0), [0], RenderSettings(size=32, steps=1))
 
 

@@ -1,14 +1,14 @@
 """The render stage's rules end to end on a tiny config, and its schema."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+
+from featvis.core.io import sha256_file
+from workflow_helpers import checkout, snakemake, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,30 +35,42 @@ def test_schema_rejects_bad_render_settings():
 
 
 @pytest.mark.integration
-def test_render_rules_run_end_to_end(tmp_path):
-    config = default_config()
-    config["analyses"] = []
-    tiny = {"size": 32, "steps": 2, "snapshots": [1, 2]}
-    config["render"]["defaults"].update(tiny)
-    config["render"]["jobs"] = {"tiny": {"model": "efficientnet_lite0", "layer": "_blocks.3", "channels": [0, 1],
-                                         "copies": 2, "diversity": 1.0}}
+def test_render_only_config_runs_only_render_jobs(tmp_path):
+    root = checkout(tmp_path / "featvis")
+    render = default_config()["render"]
+    render["defaults"].update({"size": 32, "steps": 2, "snapshots": [1, 2]})
+    render["jobs"] = {"tiny": {"model": "lite", "layer": "_blocks.3", "channels": [0, 1], "copies": 2,
+                               "diversity": 1.0}}
     for kind in ("addition", "interpolation", "regularization"):
-        for job in config["render"]["figures"][kind].values():
-            job.update(layer="_blocks.3", frames=3) if kind == "interpolation" else job.update(layer="_blocks.3")
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    (tmp_path / "Snakefile").write_text(
-        f'configfile: "config.yaml"\n'
-        f'include: "{REPO}/workflow/rules/common.smk"\n'
-        f'include: "{REPO}/workflow/rules/render.smk"\n'
-        "rule all:\n    input: render_targets()\n"
-    )
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--quiet"], cwd=tmp_path,
-                         capture_output=True, text=True, env=env)
+        for job in render["figures"][kind].values():
+            job.update(model="lite", layer="_blocks.3", **({"frames": 3} if kind == "interpolation" else {}))
+    config = {"models": {"lite": {"architecture": "efficientnet_lite0"}}, "render": render}
+    path = write_config(root / "render.yaml", config)
+    run = snakemake(root, path)
     assert run.returncode == 0, run.stderr[-3000:]
-    results = tmp_path / "results/render"
-    assert (results / "tiny/grid.png").stat().st_size > 0
-    trace = json.loads((results / "tiny/renders/trace.json").read_text())
+    results = root / "results"
+    assert (results / "render/tiny/grid.png").stat().st_size > 0
+    trace = json.loads((results / "render/tiny/renders/trace.json").read_text())
     assert [i["name"] for i in trace["items"]][:2] == ["channel0000_copy0", "channel0000_copy1"]
     for kind in ("addition", "interpolation", "regularization"):
-        assert (results / f"figures/{kind}/blocks10.png").stat().st_size > 0
+        assert (results / f"render/figures/{kind}/blocks10.png").stat().st_size > 0
+    made = {p.relative_to(results).parts[0] for p in results.rglob("*") if p.is_file()}
+    assert made <= {"render", "models", "weights", "config.resolved.yaml", ".gitkeep"}, made  # nothing else ran
+
+
+@pytest.mark.integration
+def test_render_defaults_steps_change_the_renders(tmp_path):
+    """`render.defaults.steps` reaches the job (a schema default used to win) and changes its output."""
+    root = checkout(tmp_path / "featvis")
+    base = {"size": 32, "snapshots": [1], "transforms": "none"}
+    job = {"model": "lite", "layer": "_blocks.3", "channels": [0]}
+    hashes = []
+    for steps in (2, 5):
+        config = {"models": {"lite": {"architecture": "efficientnet_lite0"}},
+                  "render": {"defaults": {**base, "steps": steps}, "jobs": {"tiny": job}}}
+        run = snakemake(root, write_config(root / "render.yaml", config))
+        assert run.returncode == 0, run.stderr[-3000:]
+        trace = json.loads((root / "results/render/tiny/renders/trace.json").read_text())
+        assert len(trace["items"][0]["objective"]) == steps
+        hashes.append(sha256_file(root / "results/render/tiny/grid.png"))
+    assert hashes[0] != hashes[1]

@@ -1,18 +1,7 @@
 # Stage attribution: DeconvNet (or guided backprop) projections of each channel's top
 # activations next to its top patches; CAM and Grad-CAM class maps over chosen images.
 
-ATTRIBUTION = config.get("attribution", {})
-
-
-def cam_layers(model, dataset):
-    """Configured Grad-CAM layers, or every analysis layer (the job then skips those
-    without a spatial grid, which only an explicit choice makes an error)."""
-    chosen = ATTRIBUTION.get("cam_layers", {}).get(model)
-    return list(chosen) if chosen is not None else analysis_layers(model, dataset)
-
-
-def cam_layers_explicit(model):
-    return model in ATTRIBUTION.get("cam_layers", {})
+ATTRIBUTION = config["attribution"]
 
 
 rule attribution_deconv:
@@ -23,20 +12,20 @@ rule attribution_deconv:
         fields=lambda wc: fields_path(wc.model),
     output:
         figure=report(
-            f"{RESULTS}/attribution/{{model}}/{{dataset}}/{{layer}}/{ATTRIBUTION.get('method', 'deconvnet')}.png",
+            f"{RESULTS}/attribution/{{model}}/{{dataset}}/{{layer}}/{ATTRIBUTION['method']}.png",
             caption="../report/attribution_deconv.rst",
             category="Attribution",
-            labels={"model": "{model}", "layer": "{layer}", "figure": ATTRIBUTION.get("method", "deconvnet")},
+            labels={"model": "{model}", "layer": "{layer}", "figure": ATTRIBUTION["method"]},
         ),
     params:
         spec=lambda wc: model_spec(wc.model),
         model=lambda wc: wc.model,
         layer=lambda wc: wc.layer,
-        method=ATTRIBUTION.get("method", "deconvnet"),
-        channels=ATTRIBUTION.get("channels", 4),
-        dpi=PLOT.get("dpi", 100),
+        method=ATTRIBUTION["method"],
+        channels=ATTRIBUTION["channels"],
+        dpi=config["figures"]["dpi"],
         compute=compute_params(),
-    threads: config.get("threads", 2)
+    threads: config["threads"]
     log:
         "logs/attribution/{model}/{dataset}/{layer}.deconv.log",
     script:
@@ -59,15 +48,14 @@ rule attribution_cam:
     params:
         spec=lambda wc: model_spec(wc.model),
         model=lambda wc: wc.model,
-        layers=lambda wc: cam_layers(wc.model, wc.dataset),
-        explicit=lambda wc: cam_layers_explicit(wc.model),
-        cam=ATTRIBUTION.get("cam", "auto"),
-        images=ATTRIBUTION.get("images", []),
-        n_images=ATTRIBUTION.get("n_images", 6),
-        classes=ATTRIBUTION.get("classes", []),
-        dpi=PLOT.get("dpi", 100),
+        layers=lambda wc: view_layers("cam", wc.model, wc.dataset),
+        cam=ATTRIBUTION["cam"],
+        images=ATTRIBUTION["images"],
+        n_images=ATTRIBUTION["n_images"],
+        classes=ATTRIBUTION["classes"],
+        dpi=config["figures"]["dpi"],
         compute=compute_params(),
-    threads: config.get("threads", 2)
+    threads: config["threads"]
     log:
         "logs/attribution/{model}/{dataset}/class_maps.log",
     script:
@@ -75,9 +63,14 @@ rule attribution_cam:
 
 
 def attribution_targets():
-    method = ATTRIBUTION.get("method", "deconvnet")
+    method = ATTRIBUTION["method"]
     return [
         f"{RESULTS}/attribution/{model}/{dataset}/{layer}/{method}.png"
         for model, dataset in analysis_pairs()
         for layer in view_layers("attribution", model, dataset)
-    ] + [f"{RESULTS}/attribution/{model}/{dataset}/class_maps.png" for model, dataset in analysis_pairs()]
+    ] + [
+        f"{RESULTS}/attribution/{model}/{dataset}/{name}"
+        for model, dataset in analysis_pairs()
+        if view_layers("cam", model, dataset) or ATTRIBUTION["cam"] is True
+        for name in ("class_maps.png", "class_maps.npz", "class_maps.json")
+    ]

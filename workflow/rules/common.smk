@@ -1,5 +1,12 @@
-# Helpers shared by every stage: config look-ups, checked once at start.
-import json
+# The resolved config and the helpers every stage shares. After this file, `config` holds
+# the resolved values (featvis.core.config.resolve): rules read them directly, with no
+# defaults of their own.
+import sys
+
+import yaml
+
+from featvis.core.config import ConfigError, choose_views, load_yaml, resolve
+from featvis.core.io import write_text
 
 
 wildcard_constraints:
@@ -10,31 +17,38 @@ wildcard_constraints:
 
 
 RESULTS = "results"
-PLOT = config.get("figures", {})
-FEATURES = config.get("features", {})
+RESOLVED_CONFIG = f"{RESULTS}/config.resolved.yaml"
+MODEL_CACHE = ".snakemake/featvis/models"  # traced model structures, one small JSON per model
 
 
-def _check_references():
-    """Names in analyses and train blocks must exist: fail at start, naming the key."""
-    for i, analysis in enumerate(config["analyses"]):
-        for key, table in (("model", "models"), ("dataset", "datasets")):
-            if analysis[key] not in config[table]:
-                raise ValueError(
-                    f"analyses[{i}].{key}: {analysis[key]!r} is not in {table} "
-                    f"(known: {', '.join(config[table])})"
-                )
-    for name, spec in config["models"].items():
-        train = spec.get("train")
-        if train and train["dataset"] not in config["datasets"]:
-            raise ValueError(f"models.{name}.train.dataset: {train['dataset']!r} is not in datasets")
+def _resolved_config():
+    """Resolve the config and run the start checks (main process); a cluster job reads
+    the file the main process wrote, so it sees exactly the same values."""
+    if not workflow.is_main_process and os.path.exists(RESOLVED_CONFIG):
+        return load_yaml(RESOLVED_CONFIG)
+    from featvis.vision.checks import check_vision, layer_shapes
+
+    resolved = resolve(config, load_yaml(f"{workflow.basedir}/workflow/schemas/config.schema.yaml"))
+    structures = check_vision(resolved, MODEL_CACHE)
+    choose_views(resolved, lambda model: layer_shapes(structures[model]))
+    text = yaml.safe_dump(resolved, sort_keys=False)
+    if not workflow.dryrun and (not os.path.exists(RESOLVED_CONFIG) or open(RESOLVED_CONFIG).read() != text):
+        write_text(RESOLVED_CONFIG, text)
+    return resolved
 
 
-_check_references()
+try:
+    _RESOLVED = _resolved_config()
+except ConfigError as error:  # a plain message on the console, not a traceback
+    print(f"featvis: {error}", file=sys.stderr)
+    raise SystemExit(1) from None
+config.clear()
+config.update(_RESOLVED)
 
 
 def compute_params():
     """Seed, threads and device for a job; threads fixed by config, not by free cores."""
-    return {"seed": config.get("seed", 0), "threads": config.get("threads", 2), "device": config.get("device", "auto")}
+    return {"seed": config["seed"], "threads": config["threads"], "device": config["device"]}
 
 
 def manifest_path(dataset):
@@ -58,13 +72,24 @@ def model_inputs(model):
     return [trained_weights(model)] if "train" in config["models"][model] else []
 
 
+def analyses():
+    """One resolved entry per (model, dataset): layers and each view stage's layers."""
+    return config["analyses"]
+
+
+def analysis(model, dataset):
+    return next(a for a in analyses() if a["model"] == model and a["dataset"] == dataset)
+
+
 def analysis_layers(model, dataset):
-    layers = []
-    for analysis in config["analyses"]:
-        if analysis["model"] == model and analysis["dataset"] == dataset:
-            layers += [l for l in analysis["layers"] if l not in layers]
-    return layers
+    return analysis(model, dataset)["layers"]
 
 
 def analysis_pairs():
-    return sorted({(a["model"], a["dataset"]) for a in config["analyses"]})
+    return [(a["model"], a["dataset"]) for a in analyses()]
+
+
+def view_layers(stage, model, dataset):
+    """Layers a view stage runs on (chosen once, in the resolved config)."""
+    return analysis(model, dataset)["views"][stage]
+

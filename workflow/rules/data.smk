@@ -15,4 +15,4 @@ rule data:
 
 
 def data_targets():
-    return [manifest_path(name) for name in config["datasets"]]
+    return [f"{RESULTS}/data/{name}/{file}" for name in config["datasets"] for file in ("manifest.csv", "skipped.csv")]

@@ -1,29 +1,28 @@
 # Stage embed: PCA, t-SNE and UMAP maps of a layer's pooled features (one job per
 # method, so UMAP's numba compile does not hold up the others), then figures.
 
-EMBED = config.get("embed", {})
+EMBED = config["embed"]
+EMBED_OPTIONS = {"tsne": ["perplexity"], "umap": ["n_neighbors", "min_dist"], "pca": []}
 
 
-def embed_options(method):
-    keys = {"tsne": ["perplexity"], "umap": ["n_neighbors", "min_dist"], "pca": []}[method]
-    defaults = {"perplexity": 30, "n_neighbors": 15, "min_dist": 0.1}
-    return {key: EMBED.get(key, defaults[key]) for key in keys}
+def embed_dir(wc):
+    return f"{RESULTS}/embed/{wc.model}/{wc.dataset}/{wc.layer}"
 
 
 rule embed_method:
     input:
-        features=f"{RESULTS}/features/{{model}}/{{dataset}}/{{layer}}/{EMBED.get('pool', 'mean')}.npy",
+        features=f"{RESULTS}/features/{{model}}/{{dataset}}/{{layer}}/{EMBED['pool']}.npy",
     output:
         coords=f"{RESULTS}/embed/{{model}}/{{dataset}}/{{layer}}/{{method}}.npy",
         meta=f"{RESULTS}/embed/{{model}}/{{dataset}}/{{layer}}/{{method}}.json",
     params:
         method=lambda wc: wc.method,
-        options=lambda wc: embed_options(wc.method),
-        trust_neighbors=EMBED.get("trust_neighbors", 10),
+        options=lambda wc: {key: EMBED[key] for key in EMBED_OPTIONS[wc.method]},
+        trust_neighbors=EMBED["trust_neighbors"],
         compute=compute_params(),
     wildcard_constraints:
-        method="pca|tsne|umap",
-    threads: config.get("threads", 2)
+        method="|".join(EMBED_OPTIONS),
+    threads: config["threads"]
     log:
         "logs/embed/{model}/{dataset}/{layer}.{method}.log",
     script:
@@ -32,12 +31,8 @@ rule embed_method:
 
 rule embed_figures:
     input:
-        coords=lambda wc: [
-            f"{RESULTS}/embed/{wc.model}/{wc.dataset}/{wc.layer}/{m}.npy" for m in EMBED.get("methods", ["pca", "tsne", "umap"])
-        ],
-        meta=lambda wc: [
-            f"{RESULTS}/embed/{wc.model}/{wc.dataset}/{wc.layer}/{m}.json" for m in EMBED.get("methods", ["pca", "tsne", "umap"])
-        ],
+        coords=lambda wc: [f"{embed_dir(wc)}/{m}.npy" for m in EMBED["methods"]],
+        meta=lambda wc: [f"{embed_dir(wc)}/{m}.json" for m in EMBED["methods"]],
         manifest=lambda wc: manifest_path(wc.dataset),
     output:
         table=f"{RESULTS}/embed/{{model}}/{{dataset}}/{{layer}}/coordinates.csv",
@@ -49,7 +44,7 @@ rule embed_figures:
                 category="Embeddings",
                 labels={"model": "{model}", "layer": "{layer}", "figure": f"{m} scatter"},
             )
-            for m in EMBED.get("methods", ["pca", "tsne", "umap"])
+            for m in EMBED["methods"]
         ],
         atlas=[
             report(
@@ -58,16 +53,16 @@ rule embed_figures:
                 category="Embeddings",
                 labels={"model": "{model}", "layer": "{layer}", "figure": f"{m} atlas"},
             )
-            for m in EMBED.get("methods", ["pca", "tsne", "umap"])
+            for m in EMBED["methods"]
         ],
     params:
         model=lambda wc: wc.model,
         layer=lambda wc: wc.layer,
         spec=lambda wc: model_spec(wc.model),
-        methods=EMBED.get("methods", ["pca", "tsne", "umap"]),
-        grid=EMBED.get("atlas_grid", 24),
-        cell_px=EMBED.get("atlas_cell_px", 32),
-        dpi=PLOT.get("dpi", 100),
+        methods=EMBED["methods"],
+        grid=EMBED["atlas_grid"],
+        cell_px=EMBED["atlas_cell_px"],
+        dpi=config["figures"]["dpi"],
     log:
         "logs/embed/{model}/{dataset}/{layer}.figures.log",
     script:
@@ -75,8 +70,13 @@ rule embed_figures:
 
 
 def embed_targets():
+    """Every output the config asks for, so adding a method makes exactly its outputs."""
+    names = ["coordinates.csv", "trustworthiness.json"]
+    names += [f"{kind}{m}.{ext}" for m in EMBED["methods"]
+              for kind, ext in (("", "npy"), ("", "json"), ("scatter_", "png"), ("atlas_", "png"))]
     return [
-        f"{RESULTS}/embed/{model}/{dataset}/{layer}/coordinates.csv"
+        f"{RESULTS}/embed/{model}/{dataset}/{layer}/{name}"
         for model, dataset in analysis_pairs()
         for layer in view_layers("embed", model, dataset)
+        for name in names
     ]

@@ -1,8 +1,11 @@
 # Stage features: per-layer activation statistics, one job per shard, then merged.
 
 
+FEATURES = config["features"]
+
+
 def n_shards():
-    return FEATURES.get("shards", 1)
+    return FEATURES["shards"]
 
 
 rule features_shard:
@@ -15,11 +18,11 @@ rule features_shard:
         spec=lambda wc: model_spec(wc.model),
         model=lambda wc: wc.model,
         layers=lambda wc: analysis_layers(wc.model, wc.dataset),
-        batch_size=FEATURES.get("batch_size", 64),
+        batch_size=FEATURES["batch_size"],
         shard=lambda wc: int(wc.shard),
         n_shards=n_shards(),
         compute=compute_params(),
-    threads: config.get("threads", 2)
+    threads: config["threads"]
     log:
         "logs/features/{model}/{dataset}/shard{shard}.log",
     script:
@@ -42,7 +45,7 @@ rule features_merge:
         dataset=lambda wc: wc.dataset,
         layer=lambda wc: wc.layer,
         spec=lambda wc: model_spec(wc.model),
-        batch_size=FEATURES.get("batch_size", 64),
+        batch_size=FEATURES["batch_size"],
     log:
         "logs/features/{model}/{dataset}/{layer}.merge.log",
     script:
@@ -51,7 +54,8 @@ rule features_merge:
 
 def features_targets():
     return [
-        f"{RESULTS}/features/{model}/{dataset}/{layer}/meta.json"
+        f"{RESULTS}/features/{model}/{dataset}/{layer}/{name}"
         for model, dataset in analysis_pairs()
         for layer in analysis_layers(model, dataset)
+        for name in ("mean.npy", "max.npy", "argmax.npy", "meta.json")
     ]

@@ -13,7 +13,7 @@ rule train_model:
         architecture=lambda wc: config["models"][wc.model]["architecture"],
         train=lambda wc: config["models"][wc.model]["train"],
         compute=compute_params(),
-    threads: config.get("threads", 2)
+    threads: config["threads"]
     log:
         "logs/train/{model}.log",
     script:
@@ -50,4 +50,5 @@ rule layer_table:
 
 
 def models_targets():
-    return [f"{RESULTS}/models/{name}/layers.tsv" for name in config["models"]]
+    trained = [f"{RESULTS}/models/{name}/training.json" for name, spec in config["models"].items() if "train" in spec]
+    return [f"{RESULTS}/models/{name}/layers.tsv" for name in config["models"]] + trained

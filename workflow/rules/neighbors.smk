@@ -1,12 +1,12 @@
 # Stage neighbors: the k nearest images of configured queries in a layer's pooled
 # feature space (from the features stage), by L2 and cosine distance.
 
-NEIGHBORS = config.get("neighbors", {})
+NEIGHBORS = config["neighbors"]
 
 
 rule neighbors:
     input:
-        features=f"{RESULTS}/features/{{model}}/{{dataset}}/{{layer}}/{NEIGHBORS.get('pool', 'mean')}.npy",
+        features=f"{RESULTS}/features/{{model}}/{{dataset}}/{{layer}}/{NEIGHBORS['pool']}.npy",
         manifest=lambda wc: manifest_path(wc.dataset),
     output:
         table=f"{RESULTS}/neighbors/{{model}}/{{dataset}}/{{layer}}/neighbors.csv",
@@ -18,20 +18,19 @@ rule neighbors:
                 category="Nearest neighbours",
                 labels={"model": "{model}", "layer": "{layer}", "figure": metric},
             )
-            for metric in NEIGHBORS.get("metrics", ["l2", "cosine"])
+            for metric in NEIGHBORS["metrics"]
         ],
     params:
         model=lambda wc: wc.model,
         layer=lambda wc: wc.layer,
-        image_size=lambda wc: config["models"][wc.model].get("image_size"),
         spec=lambda wc: model_spec(wc.model),
-        k=NEIGHBORS.get("k", 8),
-        metrics=NEIGHBORS.get("metrics", ["l2", "cosine"]),
-        index=NEIGHBORS.get("index", "exact"),
-        pool=NEIGHBORS.get("pool", "mean"),
-        queries=NEIGHBORS.get("queries", []),
-        n_queries=NEIGHBORS.get("n_queries", 6),
-        dpi=PLOT.get("dpi", 100),
+        k=NEIGHBORS["k"],
+        metrics=NEIGHBORS["metrics"],
+        index=NEIGHBORS["index"],
+        pool=NEIGHBORS["pool"],
+        queries=NEIGHBORS["queries"],
+        n_queries=NEIGHBORS["n_queries"],
+        dpi=config["figures"]["dpi"],
         compute=compute_params(),
     log:
         "logs/neighbors/{model}/{dataset}/{layer}.log",
@@ -41,7 +40,8 @@ rule neighbors:
 
 def neighbors_targets():
     return [
-        f"{RESULTS}/neighbors/{model}/{dataset}/{layer}/neighbors.csv"
+        f"{RESULTS}/neighbors/{model}/{dataset}/{layer}/{name}"
         for model, dataset in analysis_pairs()
         for layer in view_layers("neighbors", model, dataset)
+        for name in ["neighbors.csv", "neighbors.npz", *(f"{metric}.png" for metric in NEIGHBORS["metrics"])]
     ]

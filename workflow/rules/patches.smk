@@ -3,25 +3,8 @@
 # features stage's cached per-image maxima; otherwise (source: images, or negative
 # patches) one mining job per shard of the manifest (O(channels x K) state each), merged
 # exactly. Then figures.
-# Also defines view_layers(), used by the neighbors, embed and attribution stages.
 
-PATCHES = config.get("patches", {})
-
-
-def view_layers(section, model, dataset):
-    """Layers a view stage runs on: `<section>.layers[model]` if given, else every
-    analysis layer of the pair. Each must be an analysis layer (its features exist)."""
-    chosen = config.get(section, {}).get("layers", {}).get(model)
-    known = analysis_layers(model, dataset)
-    if chosen is None:
-        return known
-    for layer in chosen:
-        if layer not in known:
-            raise ValueError(
-                f"{section}.layers.{model}: {layer!r} is not an analysis layer of {model} on {dataset} "
-                f"(add it to analyses[].layers; known: {', '.join(known)})"
-            )
-    return list(chosen)
+PATCHES = config["patches"]
 
 
 def mined_layers(model, dataset):
@@ -31,17 +14,17 @@ def mined_layers(model, dataset):
 
 
 def patch_signs():
-    return ["max", "min"] if PATCHES.get("negative", False) else ["max"]
+    return ["max", "min"] if PATCHES["negative"] else ["max"]
 
 
 def patch_shards():
-    return PATCHES.get("shards", 1)
+    return PATCHES["shards"]
 
 
 def from_features(sign):
     """Maximal patches come from the features stage's per-image maxima (no second pass,
     identical result) unless `patches.source: images`; minimal ones need the miner's pass."""
-    return sign == "max" and PATCHES.get("source", "features") == "features"
+    return sign == "max" and PATCHES["source"] == "features"
 
 
 def patches_merge_inputs(wc):
@@ -63,13 +46,13 @@ rule patches_shard:
         spec=lambda wc: model_spec(wc.model),
         model=lambda wc: wc.model,
         layers=lambda wc: mined_layers(wc.model, wc.dataset),
-        k=PATCHES.get("k", 9),
+        k=PATCHES["k"],
         negative=lambda wc: wc.sign == "min",
-        batch_size=PATCHES.get("batch_size", 64),
+        batch_size=PATCHES["batch_size"],
         shard=lambda wc: int(wc.shard),
         n_shards=patch_shards(),
         compute=compute_params(),
-    threads: config.get("threads", 2)
+    threads: config["threads"]
     wildcard_constraints:
         sign="max|min",
     log:
@@ -88,7 +71,7 @@ rule patches_merge:
         model=lambda wc: wc.model,
         dataset=lambda wc: wc.dataset,
         layer=lambda wc: wc.layer,
-        k=PATCHES.get("k", 9),
+        k=PATCHES["k"],
         from_features=lambda wc: from_features(wc.sign),
     wildcard_constraints:
         sign="max|min",
@@ -114,9 +97,9 @@ rule patches_figures:
     params:
         model=lambda wc: wc.model,
         layer=lambda wc: wc.layer,
-        grid_channels=PATCHES.get("grid_channels", 16),
-        channel_figures=PATCHES.get("channel_figures", 4),
-        dpi=PLOT.get("dpi", 100),
+        grid_channels=PATCHES["grid_channels"],
+        channel_figures=PATCHES["channel_figures"],
+        dpi=config["figures"]["dpi"],
     wildcard_constraints:
         sign="max|min",
     log:
@@ -126,12 +109,11 @@ rule patches_figures:
 
 
 def patches_targets():
+    """Every output the config asks for: top-K tables, grids and per-channel figures."""
     return [
-        f"{RESULTS}/patches/{model}/{dataset}/{layer}/{kind}_{sign}.png"
-        if kind == "grid"
-        else f"{RESULTS}/patches/{model}/{dataset}/{layer}/channels_{sign}"
+        f"{RESULTS}/patches/{model}/{dataset}/{layer}/{name}"
         for model, dataset in analysis_pairs()
         for layer in view_layers("patches", model, dataset)
         for sign in patch_signs()
-        for kind in ("grid", "channels")
+        for name in (f"top_{sign}.npz", f"top_{sign}.json", f"grid_{sign}.png", f"channels_{sign}")
     ]

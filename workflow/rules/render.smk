@@ -2,7 +2,7 @@
 # Layer jobs render every listed channel (x diversity copies) of one layer in one job;
 # figure jobs make neuron addition, interpolation and regularization-comparison figures.
 
-RENDER = config.get("render", {})
+RENDER = config["render"]
 RENDER_FIGURE_KINDS = ("addition", "interpolation", "regularization")
 
 
@@ -12,26 +12,20 @@ wildcard_constraints:
 
 
 def render_job(name):
-    """A layer job with the stage defaults filled in; unknown model names fail at start."""
-    job = {**RENDER.get("defaults", {}), "seed": config.get("seed", 0), **RENDER["jobs"][name]}
-    if job["model"] not in config["models"]:
-        raise ValueError(f"render.jobs.{name}.model: {job['model']!r} is not in models (known: {', '.join(config['models'])})")
-    return job
+    """A layer job, resolved: schema defaults < render.defaults < seed < the job's keys."""
+    return RENDER["jobs"][name]
 
 
 def render_figure_job(kind, name):
-    figure_defaults = {"frames": 6, "alignment": 0.01, "shared_lowres": [4, 8], "channels": [0, 1]}
-    job = {**RENDER.get("defaults", {}), "seed": config.get("seed", 0), **figure_defaults,
-           **RENDER["figures"][kind][name]}
-    if job["model"] not in config["models"]:
-        raise ValueError(f"render.figures.{kind}.{name}.model: {job['model']!r} is not in models")
-    return job
+    return RENDER["figures"][kind][name]
 
 
 def _dataset_max(job):
     """Maxima to compare renders with: the job's own file, else the features stage's
     per-image maxima of the same model and layer (first analysis that has it)."""
-    if job.get("dataset_max"):
+    if job.get("objectives"):
+        return []
+    if job["dataset_max"]:
         return [job["dataset_max"]]
     for model, dataset in analysis_pairs():
         if model == job["model"] and job["layer"] in analysis_layers(model, dataset):
@@ -41,11 +35,30 @@ def _dataset_max(job):
 
 def _manifest(job):
     """A job with `dataset:` estimates its colour covariance / MACO magnitudes from that dataset."""
-    if not job.get("dataset"):
-        return []
-    if job["dataset"] not in config["datasets"]:
-        raise ValueError(f"render: dataset {job['dataset']!r} is not in datasets (known: {', '.join(config['datasets'])})")
-    return [manifest_path(job["dataset"])]
+    return [manifest_path(job["dataset"])] if job["dataset"] else []
+
+
+def _render_directions(job):
+    """The files a job's `direction` objectives read (for `input:`), and for `classes` the features
+    stage's pooled means and the manifest as {dataset: {layer: [mean.npy, manifest.csv]}} (for the
+    script); that layer must be analysed for the job's model on that dataset."""
+    files, classes, todo = [], {}, list(job.get("objectives", {}).values())
+    while todo:  # walk every spec, including the terms of sum and negate
+        spec = todo.pop()
+        todo += spec if isinstance(spec, list) else list(spec.values()) if isinstance(spec, dict) else []
+        args = spec.get("direction") if isinstance(spec, dict) else None
+        if isinstance(args, dict) and isinstance(args.get("vector"), str):
+            files.append(args["vector"])
+        elif isinstance(args, dict) and "classes" in args:
+            model, dataset, layer = job["model"], args.get("dataset"), args.get("layer", job.get("layer"))
+            if (model, dataset) not in analysis_pairs() or layer not in analysis_layers(model, dataset):
+                raise ValueError(f"render: a direction from classes reads the features of {model} on {dataset!r} at "
+                                 f"layer {layer!r}: list that layer in an analyses entry for that model and dataset "
+                                 f"(analysed: {analysis_pairs()})")
+            classes.setdefault(dataset, {})[layer] = [f"{RESULTS}/features/{model}/{dataset}/{layer}/mean.npy",
+                                                      manifest_path(dataset)]
+            files += classes[dataset][layer]
+    return sorted(set(files)), classes
 
 
 rule render_layer:
@@ -53,6 +66,7 @@ rule render_layer:
         weights=lambda wc: model_inputs(render_job(wc.render_job)["model"]),
         dataset_max=lambda wc: _dataset_max(render_job(wc.render_job)),
         manifest=lambda wc: _manifest(render_job(wc.render_job)),
+        directions=lambda wc: _render_directions(render_job(wc.render_job))[0],
     output:
         grid=report(
             f"{RESULTS}/render/{{render_job}}/grid.png",
@@ -70,9 +84,10 @@ rule render_layer:
     params:
         job=lambda wc: render_job(wc.render_job),
         spec=lambda wc: model_spec(render_job(wc.render_job)["model"]),
+        direction_files=lambda wc: _render_directions(render_job(wc.render_job))[1],
         compute=compute_params(),
-        dpi=config.get("figures", {}).get("dpi", 100),
-    threads: config.get("threads", 2)
+        dpi=config["figures"]["dpi"],
+    threads: config["threads"]
     log:
         "logs/render/{render_job}.log",
     script:
@@ -96,8 +111,8 @@ rule render_figure:
         kind=lambda wc: wc.render_kind,
         spec=lambda wc: model_spec(render_figure_job(wc.render_kind, wc.render_job)["model"]),
         compute=compute_params(),
-        dpi=config.get("figures", {}).get("dpi", 100),
-    threads: config.get("threads", 2)
+        dpi=config["figures"]["dpi"],
+    threads: config["threads"]
     log:
         "logs/render/figures/{render_kind}/{render_job}.log",
     script:
@@ -106,8 +121,8 @@ rule render_figure:
 
 def render_targets():
     out = []
-    for name in RENDER.get("jobs", {}):
+    for name in RENDER["jobs"]:
         out += [f"{RESULTS}/render/{name}/grid.png", f"{RESULTS}/render/{name}/progress.png"]
     for kind in RENDER_FIGURE_KINDS:
-        out += [f"{RESULTS}/render/figures/{kind}/{name}.png" for name in RENDER.get("figures", {}).get(kind, {})]
+        out += [f"{RESULTS}/render/figures/{kind}/{name}.png" for name in RENDER["figures"][kind]]
     return out

@@ -14,8 +14,8 @@ rule filters:
     params:
         spec=lambda wc: model_spec(wc.model),
         model=lambda wc: wc.model,
-        dpi=PLOT.get("dpi", 100),
-        cell_inches=PLOT.get("filter_cell_inches", 0.6),
+        dpi=config["figures"]["dpi"],
+        cell_inches=config["figures"]["filter_cell_inches"],
     log:
         "logs/filters/{model}.log",
     script:

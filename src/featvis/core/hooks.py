@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import nn
 
+from featvis.core.names import unknown
+
 
 class UnknownLayerError(KeyError):
     """A layer name that is not one of the model's own module names."""
@@ -22,11 +24,10 @@ def layer_names(model: nn.Module) -> list[str]:
 
 
 def get_layer(model: nn.Module, name: str) -> nn.Module:
-    """The module called ``name``; an unknown name lists the valid ones."""
+    """The module called ``name``; an unknown name gets the closest valid names first."""
     modules = dict(model.named_modules())
     if name not in modules or not name:
-        valid = ", ".join(layer_names(model))
-        raise UnknownLayerError(f"unknown layer {name!r}; valid layers are: {valid}")
+        raise UnknownLayerError(unknown("layer", name, layer_names(model)))
     return modules[name]
 
 

@@ -16,6 +16,11 @@ def channel_grid(images: np.ndarray, channels: Sequence[int], title: str, ncols:
                       cell_inches=1.2, suptitle=title)
 
 
+def named_grid(images: np.ndarray, names: Sequence[str], title: str, ncols: int = 8) -> plt.Figure:
+    """One render per named item (a job's objectives), the names as titles."""
+    return image_grid(list(images), min(ncols, len(images)), list(names), cell_inches=1.2, suptitle=title)
+
+
 def diversity_rows(images: np.ndarray, channels: Sequence[int], copies: int, title: str) -> plt.Figure:
     """One row per channel, its diverse copies side by side."""
     titles = [f"ch {c} #{k}" for c in channels for k in range(copies)]

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from featvis.core.hooks import capture, get_layer, run_to_layers
+from featvis.render.objectives import Objective
 from featvis.render.optimize import RenderSettings
 from featvis.render.params import colour_sqrt_from_images
+from featvis.render.specs import FeatureFiles, SpecContext, build_objectives
+
+if TYPE_CHECKING:
+    from featvis.vision.models import LoadedModel
 
 SETTING_KEYS = ("size", "steps", "lr", "param", "param_options", "colour", "transforms", "regularizers",
                 "octaves", "input_size", "snapshots")
@@ -45,6 +50,16 @@ def layer_channels(model: nn.Module, layer: str, channels: Any, in_channels: int
         raise ValueError(f"channel {bad[0]!r} is out of range for layer {layer!r}, which has {count} channels "
                          f"(valid: 0..{count - 1})")
     return [int(c) for c in channels]
+
+
+def job_objectives(loaded: LoadedModel, job: Mapping[str, Any], features: FeatureFiles | None = None,
+                   where: str = "objectives") -> dict[str, Objective]:
+    """A job's ``objectives:`` (item name -> spec) built against its model;
+    the job's ``layer``, if any, is the layer of specs that name none."""
+    if int(job.get("copies", 1)) != 1 or float(job.get("diversity", 0.0)):
+        raise ValueError(f"{where}: copies and diversity apply to `channels` jobs; list one item per render instead")
+    ctx = SpecContext.for_model(loaded, layer=job.get("layer"), features=features)
+    return build_objectives(job["objectives"], ctx, where)
 
 
 def dataset_images(manifest_path: str, size: int, limit: int = 256) -> list[np.ndarray]:

@@ -7,7 +7,7 @@ channel to a job does not change the others' starting images.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from torch import nn
@@ -40,6 +40,18 @@ def render_channels(model: nn.Module, layer: str, channels: Sequence[int], setti
     seeds = [derive_seed(seed, layer, c, k) for c, k in items]
     result = render(model, objective, seeds, settings, device=device, progress=progress)
     return Batch(result, [f"channel{c:04d}_copy{k}" for c, k in items], wanted)
+
+
+def render_objectives(model: nn.Module, objectives: Mapping[str, obj.Objective], settings: RenderSettings,
+                      seed: int = 0, device: str = "cpu", progress: bool = False) -> Batch:
+    """Item name -> objective, all in one batch: item i maximises objective i.
+
+    Each item's seed comes from its name, so adding or removing items leaves the others alone.
+    """
+    names = list(objectives)
+    seeds = [derive_seed(seed, "objective", name) for name in names]
+    result = render(model, obj.stack(list(objectives.values())), seeds, settings, device=device, progress=progress)
+    return Batch(result, names, [None] * len(names))
 
 
 def render_addition(model: nn.Module, layer: str, pairs: Sequence[tuple[int, int]],

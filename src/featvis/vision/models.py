@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from featvis.core.names import unknown
 from featvis.core.registry import registrar
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -75,7 +76,8 @@ def load_model(spec: Mapping[str, Any] | str, name: str | None = None) -> Loaded
         module, preprocess, weights = _build_torchvision(arch, spec)
     else:
         raise UnknownModelError(
-            f"unknown model architecture {arch!r}; known: {', '.join(known_architectures())}"
+            f"{unknown('model architecture', str(arch), known_architectures())}; "
+            "featvis.vision.models.known_architectures() lists them all"
         )
     preprocess = _apply_overrides(preprocess, spec)
     return LoadedModel(name or arch, module.eval(), preprocess, weights)

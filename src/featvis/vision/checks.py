@@ -1,0 +1,189 @@
+"""Start checks for the vision stages, run once when the workflow starts, before any job.
+
+Everything that can be checked cheaply is checked here, so a mistake costs seconds, not
+a failed job: dataset folders and CSV files exist, architectures are known, weights
+files are on disk, layer names are the model's own, channel indices fit their layer.
+A model's structure (module names and output shapes) is traced once per spec and
+cached, so later starts only read a small JSON file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from featvis.core.config import ConfigError
+from featvis.core.names import unknown
+
+Shape = tuple[int, ...] | None
+
+
+def check_datasets(datasets: Mapping[str, Mapping[str, Any]]) -> None:
+    """Folder and CSV datasets must point at something that exists."""
+    for name, spec in datasets.items():
+        source, path = spec["source"], spec.get("path")
+        if source == "folder" and not Path(path).is_dir():
+            raise ConfigError(f"datasets.{name}.path: image folder {path!r} does not exist "
+                              f"(looked at {Path(path).resolve()}); expected <folder>/<class>/<image>")
+        if source == "csv" and not Path(path).is_file():
+            raise ConfigError(f"datasets.{name}.path: CSV file {path!r} does not exist "
+                              f"(looked at {Path(path).resolve()})")
+
+
+def model_structure(name: str, spec: Mapping[str, Any], cache_dir: str | os.PathLike) -> dict[str, Any]:
+    """``{"shapes": {layer: shape}, "modules": [...]}`` of a model at its input size, from the
+    cache when the spec (and its weights file) are unchanged, else traced now."""
+    trained = "train" in spec
+    build = {k: v for k, v in spec.items() if k != "train"}
+    if trained:
+        build.pop("weights", None)
+        build["allow_random"] = True
+    key = hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:16]
+    path = Path(cache_dir) / f"{name}-{key}.json"
+    cached = _read(path)
+    if cached and cached.get("key") == key and _same_file(cached.get("weights"), cached.get("weights_stat")):
+        return cached
+    entry = {"key": key, **_trace(name, build)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.part")
+    tmp.write_text(json.dumps(entry, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+    return entry
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _stat(path: str | None) -> list[int] | None:
+    if path is None:
+        return None
+    info = os.stat(path)
+    return [info.st_size, info.st_mtime_ns]
+
+
+def _same_file(path: str | None, stat: list[int] | None) -> bool:
+    try:
+        return _stat(path) == stat
+    except OSError:
+        return False
+
+
+def _trace(name: str, build: Mapping[str, Any]) -> dict[str, Any]:
+    """Load the model (this checks the architecture and the weights file) and run one probe."""
+    from featvis.core.hooks import execution_order, layer_names
+    from featvis.vision.models import load_model
+
+    loaded = load_model(build, name)
+    p = loaded.preprocess
+    shapes = execution_order(loaded.module, (1, p.channels, p.image_size, p.image_size))
+    return {"shapes": {k: list(v) if v is not None else None for k, v in shapes.items()},
+            "modules": layer_names(loaded.module), "weights": loaded.weights, "weights_stat": _stat(loaded.weights)}
+
+
+def check_layer(model: str, layer: str, structure: Mapping[str, Any], where: str) -> None:
+    """A layer must be one of the model's modules and must run in the forward pass."""
+    if layer in structure["shapes"]:
+        return
+    if layer in structure["modules"]:
+        raise ConfigError(f"{where}: layer {layer!r} of {model} does not run in its forward pass")
+    raise ConfigError(f"{where}: {unknown('layer', layer, structure['modules'])} of model {model}; "
+                      f"results/models/{model}/layers.tsv lists them all")
+
+
+def layer_width(structure: Mapping[str, Any], layer: str) -> int | None:
+    shape = structure["shapes"].get(layer)
+    return int(shape[0]) if shape else None
+
+
+def check_channels(model: str, layer: str, channels: Any, structure: Mapping[str, Any], where: str) -> None:
+    """Channel indices must fit the layer's width (``"all"`` always fits)."""
+    width = layer_width(structure, layer)
+    if channels == "all" or width is None:
+        return
+    bad = [c for c in channels if not 0 <= c < width]
+    if bad:
+        raise ConfigError(f"{where}: channel {bad[0]} is out of range for layer {layer!r} of {model}, "
+                          f"which has {width} channels (valid: 0..{width - 1})")
+
+
+def check_vision(config: Mapping[str, Any], cache_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Run every start check of the vision stages; return each used model's structure."""
+    check_datasets(config["datasets"])
+    used = {a["model"] for a in config["analyses"]} | set(config["models"])
+    structures = {}
+    for name in sorted(used):
+        try:
+            structures[name] = model_structure(name, config["models"][name], cache_dir)
+        except (KeyError, FileNotFoundError, ValueError, TypeError) as error:
+            raise ConfigError(f"models.{name}: {error}") from error
+    for i, analysis in enumerate(config["analyses"]):
+        for layer in analysis["layers"]:
+            check_layer(analysis["model"], layer, structures[analysis["model"]], f"analyses[{i}].layers")
+    _check_render(config, structures)
+    return structures
+
+
+def _check_render(config: Mapping[str, Any], structures: Mapping[str, Mapping[str, Any]]) -> None:
+    render = config.get("render", {})
+    for name, job in render.get("jobs", {}).items():
+        where, structure = f"render.jobs.{name}", structures[job["model"]]
+        if "layer" in job:
+            check_layer(job["model"], job["layer"], structure, f"{where}.layer")
+        if "channels" in job:
+            check_channels(job["model"], job["layer"], job["channels"], structure, f"{where}.channels")
+        for item, spec in job.get("objectives", {}).items():
+            for kind, args in objective_terms(spec):
+                _check_term(config, job, kind, args, structure, f"{where}.objectives.{item}.{kind}")
+    for kind, jobs in render.get("figures", {}).items():
+        for name, job in jobs.items():
+            where, structure = f"render.figures.{kind}.{name}", structures[job["model"]]
+            check_layer(job["model"], job["layer"], structure, f"{where}.layer")
+            used = job.get("channels", []) if kind == "regularization" else (
+                [c for pair in job["pairs"] for c in pair] if kind == "addition" else list(job["pair"]))
+            check_channels(job["model"], job["layer"], used, structure, where)
+
+
+def layer_shapes(structure: Mapping[str, Any]) -> dict[str, Shape]:
+    """Layer shapes as tuples, for the config's stage defaults (e.g. Grad-CAM's last spatial layer)."""
+    return {k: tuple(v) if v is not None else None for k, v in structure["shapes"].items()}
+
+
+def objective_terms(spec: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The (kind, arguments) leaves of a render objective spec, through `sum` and `negate`."""
+    terms = []
+    for kind, args in spec.items():
+        if kind == "sum":
+            terms += [term for part in args for term in objective_terms(part)]
+        elif kind == "negate":
+            terms += objective_terms(args)
+        elif kind != "weight":
+            terms.append((kind, args))
+    return terms
+
+
+def _check_term(config: Mapping[str, Any], job: Mapping[str, Any], kind: str, args: Any,
+                structure: Mapping[str, Any], where: str) -> None:
+    """A spec's layer and channel, and a class direction's features, checked before any job."""
+    if not isinstance(args, dict):
+        return
+    layer = args.get("layer", job.get("layer") if kind in ("channel", "neuron", "layer", "direction") else None)
+    if layer is None:
+        return
+    check_layer(job["model"], layer, structure, f"{where}.layer")
+    if kind in ("channel", "neuron") and isinstance(args.get("channel"), int):
+        check_channels(job["model"], layer, [args["channel"]], structure, where)
+    if kind == "direction" and "classes" in args:
+        pair = next((a for a in config["analyses"] if (a["model"], a["dataset"]) == (job["model"], args["dataset"])),
+                    None)
+        if pair is None or layer not in pair["layers"]:
+            raise ConfigError(f"{where}: a direction from classes reads the features of {job['model']} on "
+                              f"{args['dataset']!r} at layer {layer!r}: add that layer to an analyses entry of "
+                              f"that model and dataset")
