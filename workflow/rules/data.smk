@@ -5,6 +5,7 @@ rule data:
     output:
         manifest=f"{RESULTS}/data/{{dataset}}/manifest.csv",
         skipped=f"{RESULTS}/data/{{dataset}}/skipped.csv",
+        quality=f"{RESULTS}/data/{{dataset}}/quality.csv",
     params:
         spec=lambda wc: config["datasets"][wc.dataset],
         image_dir=lambda wc: f"{RESULTS}/data/{wc.dataset}/images",
