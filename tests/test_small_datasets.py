@@ -269,3 +269,15 @@ def test_scatter_points_scale_with_n():
     assert areas == sorted(areas, reverse=True) and areas[0] >= 50 and areas[-1] >= 1
     fig = scatter(np.array([[0.0, 0.0], [1.0, 1.0]]), ["a", "b"], "two")
     assert fig.axes[0].collections[0].get_sizes()[0] == areas[0]
+
+
+def test_atlas_of_two_images_has_no_empty_row():
+    from featvis.vision.embed import atlas, atlas_layout, embed
+
+    coords = embed(few_features(2), "pca")  # both on the x axis: one row of the 2 x 2 grid
+    grid, cell_px = atlas_layout(2)
+    fig = atlas(coords, lambda i: np.full((8, 8, 3), 100 * i, np.uint8), grid, cell_px, "two")
+    canvas = fig.axes[0].get_images()[0].get_array()
+    assert canvas.shape[:2] == (cell_px, 2 * cell_px)
+    centres = {int(canvas[cell_px // 2, cell_px // 2, 0]), int(canvas[cell_px // 2, cell_px * 3 // 2, 0])}
+    assert centres == {0, 100}  # both thumbnails, one per cell (PCA's sign decides which side)

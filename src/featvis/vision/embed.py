@@ -252,16 +252,23 @@ def atlas(coords: np.ndarray, thumbnail: Callable[[int], np.ndarray], grid: int,
     import matplotlib.pyplot as plt
     from PIL import Image
 
+    pad = cell_px // 48  # a white margin between large thumbnails (none at the default 32 px)
+    inner = cell_px - 2 * pad
+    cells = atlas_cells(coords, grid)
     canvas = np.full((grid * cell_px, grid * cell_px, 3), 255, np.uint8)
-    for (cx, cy), index in atlas_cells(coords, grid).items():
-        image = np.asarray(Image.fromarray(thumbnail(index)).convert("RGB").resize((cell_px, cell_px),
-                                                                                    Image.Resampling.BILINEAR))
-        row = grid - 1 - cy
-        canvas[row * cell_px : (row + 1) * cell_px, cx * cell_px : (cx + 1) * cell_px] = image
-    side = min(12.0, grid * cell_px / 100)
-    fig, ax = plt.subplots(figsize=(side, side + 0.4))
+    for (cx, cy), index in cells.items():
+        image = Image.fromarray(thumbnail(index)).convert("RGB").resize((inner, inner), Image.Resampling.BILINEAR)
+        top, left = (grid - 1 - cy) * cell_px + pad, cx * cell_px + pad
+        canvas[top : top + inner, left : left + inner] = np.asarray(image)
+    # The extreme points fill the first and last row and column, unless every point shares
+    # a coordinate (two images, identical features): then the empty rows are cut.
+    rows, cols = [grid - 1 - cy for _, cy in cells], [cx for cx, _ in cells]
+    canvas = canvas[min(rows) * cell_px : (max(rows) + 1) * cell_px, min(cols) * cell_px : (max(cols) + 1) * cell_px]
+    width = min(12.0, grid * cell_px / 100)
+    height = width * canvas.shape[0] / canvas.shape[1]
+    fig, ax = plt.subplots(figsize=(width, height + 0.4))
     ax.imshow(canvas, interpolation="nearest")
     ax.axis("off")
     ax.set_title(title, fontsize=9)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.4 / (side + 0.4))
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.4 / (height + 0.4))
     return fig

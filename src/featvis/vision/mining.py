@@ -188,8 +188,9 @@ def topk_from_stats(values: np.ndarray, argmax: np.ndarray, k: int, chunk: int =
     n = len(values)
     miner = Miner(patch_count(k, n))
     for start in range(0, n, chunk):
-        block = torch.from_numpy(np.asarray(values[start : start + chunk], np.float32)).T
-        where = torch.from_numpy(np.asarray(argmax[start : start + chunk], np.int64))
+        # copies: torch warns on (and must not write to) read-only memory-mapped arrays
+        block = torch.from_numpy(np.array(values[start : start + chunk], np.float32)).T
+        where = torch.from_numpy(np.array(argmax[start : start + chunk], np.int64))
         image = torch.arange(start, start + block.shape[1]).expand_as(block)
         miner.add_stats("layer", block, image, where[..., 0].T, where[..., 1].T, spatial)
     return miner.result()["layer"]
