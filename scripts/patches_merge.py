@@ -19,7 +19,8 @@ else:
     topk = merge_topk(parts, sm.params.k)
 save_npz(sm.output.topk, **topk)
 write_sidecar(sm.output.meta, model=sm.params.model, dataset=sm.params.dataset, layer=sm.params.layer,
-              k=sm.params.k, negative=bool(topk["negative"]), channels=int(topk["value"].shape[0]),
+              k=int(topk["value"].shape[1]), k_configured=sm.params.k,  # k is capped at the number of images
+              negative=bool(topk["negative"]), channels=int(topk["value"].shape[0]),
               spatial=topk["spatial"].tolist(), source="features" if sm.params.from_features else "miner",
               dataset_hash=manifest_hash(read_manifest(sm.input.manifest)),
               ranking="distinct images per channel, each at its spatial max (min); ties to the lower image index")

@@ -7,8 +7,7 @@ from shard_job import start_shard_job  # scripts/, on PYTHONPATH (Snakefile)
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 job = start_shard_job(sm)
-if sm.params.k > job.n_images:
-    raise ValueError(f"patches.k={sm.params.k} is larger than the dataset ({job.n_images} images)")
+# A shard may hold fewer than K images (partial=True): patches_merge caps K at the whole dataset.
 mined = mine_topk(job.model, job.paths, sm.params.layers, sm.params.k, job.device, sm.params.batch_size,
                   negative=sm.params.negative, offset=job.start, partial=True)
 for layer, topk in mined.items():

@@ -88,12 +88,14 @@ def test_from_feature_stats_equals_miner(tiny_images, mnist_model):
         np.testing.assert_array_equal(from_stats[key], mined[key], err_msg=key)
 
 
-def test_k_larger_than_dataset(tiny_images, mnist_model):
+def test_k_larger_than_dataset_is_capped(tiny_images, mnist_model):
     paths = tiny_images["path"].tolist()
-    with pytest.raises(MiningError, match="larger than the dataset"):
-        mine_topk(mnist_model, paths[:3], ["conv1"], 4, CPU, progress=False)
-    part = mine_topk(mnist_model, paths[:3], ["conv1"], 4, CPU, offset=10, partial=True, progress=False)["conv1"]
-    with pytest.raises(MiningError, match="at most 3"):
-        merge_topk([part], 4)
+    exact = mine_topk(mnist_model, paths[:3], ["conv1"], 3, CPU, progress=False)["conv1"]
+    capped = mine_topk(mnist_model, paths[:3], ["conv1"], 4, CPU, progress=False)["conv1"]
+    part = mine_topk(mnist_model, paths[:3], ["conv1"], 4, CPU, partial=True, progress=False)["conv1"]
+    merged = merge_topk([part], 4)
+    for key in ("value", "image", "y", "x"):
+        np.testing.assert_array_equal(capped[key], exact[key], err_msg=key)
+        np.testing.assert_array_equal(merged[key], exact[key], err_msg=key)
     with pytest.raises(MiningError, match="at least 1"):
         mine_topk(mnist_model, paths, ["conv1"], 0, CPU, progress=False)

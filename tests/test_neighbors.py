@@ -66,9 +66,11 @@ def test_query_not_in_dataset():
         resolve_queries(manifest, [3], 1)
 
 
-def test_k_too_large_and_unknown_names(features):
-    with pytest.raises(NeighborError, match="only 300 images"):
-        nearest(features, [0], 300)
+def test_k_capped_and_unknown_names(features):
+    indices, _ = nearest(features[:5], [0, 4], 300)  # at most the 4 other images
+    assert indices.shape == (2, 4) and sorted(indices[0]) == [1, 2, 3, 4]
+    with pytest.raises(NeighborError, match="at least 2 images"):
+        nearest(features[:1], [0], 1)
     with pytest.raises(NeighborError, match="unknown metric"):
         nearest(features, [0], 3, "manhattan")
     with pytest.raises(NeighborError, match="unknown index"):

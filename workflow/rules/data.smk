@@ -5,6 +5,7 @@ rule data:
     output:
         manifest=f"{RESULTS}/data/{{dataset}}/manifest.csv",
         skipped=f"{RESULTS}/data/{{dataset}}/skipped.csv",
+        quality=f"{RESULTS}/data/{{dataset}}/quality.csv",
     params:
         spec=lambda wc: config["datasets"][wc.dataset],
         image_dir=lambda wc: f"{RESULTS}/data/{wc.dataset}/images",
@@ -15,4 +16,4 @@ rule data:
 
 
 def data_targets():
-    return [f"{RESULTS}/data/{name}/{file}" for name in config["datasets"] for file in ("manifest.csv", "skipped.csv")]
+    return [f"{RESULTS}/data/{name}/{file}" for name in config["datasets"] for file in ("manifest.csv", "skipped.csv", "quality.csv")]

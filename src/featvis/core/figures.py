@@ -31,6 +31,21 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 100) -> Non
     plt.close(fig)
 
 
+TITLE_FONT = 6  # points: cell titles and row labels
+SUPTITLE_FONT = 8
+
+
+def text_width_inches(text: str, fontsize: float) -> float:
+    """Width of the widest line of ``text`` from the font's glyph metrics (no renderer, so
+    layouts computed from it are deterministic)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    prop = FontProperties(size=fontsize)
+    widths = [TextToPath().get_text_width_height_descent(line, prop, ismath=False)[0] for line in text.split("\n")]
+    return max(widths) / 72 * 1.05  # +5%: Agg's hinting draws slightly wider than the outlines
+
+
 def image_grid(
     images: list[np.ndarray],
     ncols: int,
@@ -39,27 +54,37 @@ def image_grid(
     suptitle: str | None = None,
     cmap: str = "gray",
     value_range: tuple[float, float] | None = None,
+    row_labels: list[str] | None = None,
 ) -> plt.Figure:
     """A grid of images without axes; grayscale images use ``cmap`` over ``value_range``
-    (default: each image's own range)."""
+    (default: each image's own range). ``titles`` go above each cell (each row gets room for
+    them), ``row_labels`` to the left of each row; the figure is widened to fit the suptitle."""
     vmin, vmax = value_range or (None, None)
     nrows = max(1, -(-len(images) // ncols))
     gap = 0.12 * cell_inches
+    title_h = 0.13 if titles else 0.0  # a 6 pt title and its 2 pt pad, above every row
+    label_w = max(text_width_inches(t, TITLE_FONT) for t in row_labels) + 0.06 if row_labels else 0.0
     title_lines = (suptitle.count("\n") + 1) if suptitle else 0
-    top = 0.16 * title_lines + 0.1 + (0.12 if titles else 0.0)
-    width = ncols * (cell_inches + gap) + gap
-    height = nrows * (cell_inches + gap) + gap + top
-    fig = plt.figure(figsize=(max(width, 2.6 if suptitle else 0.0), height))
-    left_pad = (fig.get_figwidth() - width) / 2
+    top = 0.16 * title_lines + 0.1
+    pitch = cell_inches + gap + title_h
+    width = label_w + ncols * (cell_inches + gap) + gap
+    height = nrows * pitch + gap + top
+    suptitle_w = max(2.6, text_width_inches(suptitle, SUPTITLE_FONT) + 0.2) if suptitle else 0.0
+    fig = plt.figure(figsize=(max(width, suptitle_w), height))
+    fig_w = fig.get_figwidth()
+    left = (fig_w - width) / 2 + label_w + gap  # left edge of the first column
     for i, image in enumerate(images):
         row, col = divmod(i, ncols)
-        x = left_pad + gap + col * (cell_inches + gap)
-        y = height - top - (row + 1) * (cell_inches + gap)
-        ax = fig.add_axes((x / fig.get_figwidth(), y / height, cell_inches / fig.get_figwidth(), cell_inches / height))
+        x = left + col * (cell_inches + gap)
+        y = height - top - row * pitch - title_h - cell_inches
+        ax = fig.add_axes((x / fig_w, y / height, cell_inches / fig_w, cell_inches / height))
         ax.imshow(image, cmap=cmap if np.ndim(image) == 2 else None, vmin=vmin, vmax=vmax, interpolation="nearest")
         ax.axis("off")
         if titles:
-            ax.set_title(titles[i], fontsize=6, pad=2)
+            ax.set_title(titles[i], fontsize=TITLE_FONT, pad=2)
+    for row, label in enumerate(row_labels or []):
+        y = height - top - row * pitch - title_h - cell_inches / 2
+        fig.text((left - 0.04) / fig_w, y / height, label, fontsize=TITLE_FONT, ha="right", va="center")
     if suptitle:
-        fig.suptitle(suptitle, fontsize=8, y=1 - 0.05 / height, va="top")
+        fig.suptitle(suptitle, fontsize=SUPTITLE_FONT, y=1 - 0.05 / height, va="top")
     return fig

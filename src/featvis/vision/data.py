@@ -3,6 +3,9 @@
 A manifest is a table with one row per image. Building one checks that every image
 decodes, so later stages can trust it: a corrupt file is a clear error naming it, or,
 when asked, a logged warning and a row in the skipped list; never a silent wrong result.
+The same pass records a quality table (size, mode, transparency, pixel spread) and warns
+about near-constant images. Every image is decoded by :func:`open_image`, which
+composites transparency onto ``TRANSPARENT_BACKGROUND`` (docs/data.md).
 """
 
 from __future__ import annotations
@@ -26,6 +29,15 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 MANIFEST_COLUMNS = ["path", "label", "split", "sha1"]
+QUALITY_COLUMNS = ["path", "width", "height", "mode", "transparent", "std", "warning"]
+
+# Transparent pixels are composited onto mid grey: a design drawn in the alpha channel
+# stays visible whether its colour is dark or light (on black or white one of them vanishes).
+TRANSPARENT_BACKGROUND = (128, 128, 128)
+# An image whose pixel standard deviation (0-255 scale, after compositing) is below this is
+# nearly constant: flagged in the quality table and logged, since its features say little.
+NEAR_CONSTANT_STD = 2.0
+QUALITY_SIDE = 256  # the std is measured on a copy box-reduced to about this side
 
 
 class CorruptImageError(ValueError):
@@ -39,14 +51,27 @@ class ManifestError(ValueError):
 # --- reading images -----------------------------------------------------------------
 
 
-def open_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
-    """Decode an image fully (so truncation is caught here) as RGB or grayscale."""
+def _decode(path: str | os.PathLike, mode: str = "RGB") -> tuple[Image.Image, str, bool]:
+    """(the image in ``mode``, transparency composited onto ``TRANSPARENT_BACKGROUND``; its
+    original mode; whether any pixel was not fully opaque). Decodes fully, so truncation
+    is caught here."""
     try:
         with Image.open(path) as image:
             image.load()
-            return image.convert("RGB" if channels == 3 else "L")
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
+            if not image.has_transparency_data:
+                return image.convert(mode), image.mode, False
+            rgba = image.convert("RGBA")
+            transparent = rgba.getchannel("A").getextrema()[0] < 255
+            background = Image.new("RGBA", rgba.size, (*TRANSPARENT_BACKGROUND, 255))
+            return Image.alpha_composite(background, rgba).convert(mode), image.mode, transparent
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise CorruptImageError(f"cannot read image {path}: {error}") from error
+
+
+def open_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
+    """Decode an image fully (so truncation is caught here) as RGB or grayscale, with any
+    transparency composited onto ``TRANSPARENT_BACKGROUND``."""
+    return _decode(path, "RGB" if channels == 3 else "L")[0]
 
 
 def display_image(path: str | os.PathLike, size: int, channels: int = 3) -> np.ndarray:
@@ -86,24 +111,52 @@ def _sha1(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
-def validate(rows: pd.DataFrame, on_error: str = "raise") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Decode every image; return (good rows with a sha1 column, skipped rows with reasons)."""
+def image_quality(path: str | os.PathLike) -> dict:
+    """One quality-table row: original size and mode, transparency, and the pixel standard
+    deviation (0-255, the largest of the three colour channels') of the image as the model
+    sees it (composited RGB), on a reduced copy."""
+    rgb, mode, transparent = _decode(path)
+    small = rgb.reduce(max(1, -(-max(rgb.size) // QUALITY_SIDE)))  # box average: cheap for huge images
+    # spread over pixels per colour channel (a flat colour has spread 0 though its channels differ)
+    std = float(np.asarray(small, dtype=np.float64).reshape(-1, 3).std(axis=0).max())
+    warning = f"near-constant (pixel std {std:.2f} < {NEAR_CONSTANT_STD})" if std < NEAR_CONSTANT_STD else ""
+    return {"path": str(path), "width": rgb.width, "height": rgb.height, "mode": mode,
+            "transparent": transparent, "std": round(std, 3), "warning": warning}
+
+
+def check_images(rows: pd.DataFrame, on_error: str = "raise") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Decode every image once; return (good rows with a sha1 column, skipped rows with
+    reasons, the quality table of the good rows). Near-constant images are logged."""
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
-    good, skipped = [], []
+    good, skipped, quality = [], [], []
     for row in tqdm(rows.itertuples(index=False), total=len(rows), desc="check images", unit="image"):
         try:
-            open_image(row.path)
+            record = image_quality(row.path)
         except CorruptImageError as error:
             if on_error == "raise":
                 raise
             log.warning("skipping %s", error)
             skipped.append({"path": row.path, "reason": str(error)})
             continue
+        if record["warning"]:
+            log.warning("%s: %s; its features carry little information", row.path, record["warning"])
         good.append({**row._asdict(), "sha1": _sha1(Path(row.path))})
+        quality.append(record)
     if not good:
         raise ManifestError("no readable images left in the dataset")
-    return pd.DataFrame(good, columns=MANIFEST_COLUMNS), pd.DataFrame(skipped, columns=["path", "reason"])
+    quality = pd.DataFrame(quality, columns=QUALITY_COLUMNS)
+    log.info("%d images checked: %d with transparency (composited onto grey %s), %d near-constant "
+             "(pixel std < %s)", len(quality), int(quality["transparent"].sum()), TRANSPARENT_BACKGROUND,
+             int((quality["warning"] != "").sum()), NEAR_CONSTANT_STD)
+    manifest = pd.DataFrame(good, columns=MANIFEST_COLUMNS)
+    return manifest, pd.DataFrame(skipped, columns=["path", "reason"]), quality
+
+
+def validate(rows: pd.DataFrame, on_error: str = "raise") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Decode every image; return (good rows with a sha1 column, skipped rows with reasons)."""
+    manifest, skipped, _ = check_images(rows, on_error)
+    return manifest, skipped
 
 
 def folder_rows(root: str | os.PathLike) -> pd.DataFrame:

@@ -7,7 +7,8 @@ buffer and the batch are concatenated along K and re-ranked for all channels at 
 of the whole dataset ranked by (-value, image index), whatever the batch size). The K
 entries of a channel are therefore K *distinct images*, each at its best position,
 which is what a patch grid should show. Shards merge exactly: the top-K of the
-concatenated shard top-Ks, in shard order.
+concatenated shard top-Ks, in shard order. A dataset of N < K images gives the top-N
+(K is capped, with a log line), so a handful of images still makes patch grids.
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ log = logging.getLogger(__name__)
 
 class MiningError(ValueError):
     """Top-K mining asked for something the data cannot give."""
+
+
+def patch_count(k: int, n: int) -> int:
+    """``k`` capped at the ``n`` images there are (logged when capped)."""
+    if k > n:
+        log.info("patches k %d capped to %d for %d images", k, n, n)
+    return min(k, n)
 
 
 @dataclass
@@ -140,11 +148,11 @@ def mine_topk(
 ) -> dict[str, dict[str, np.ndarray]]:
     """Top-K images per channel of ``layers`` over ``paths`` (indices start at ``offset``).
 
-    ``partial`` marks a shard of a larger dataset, which may hold fewer than K images;
-    :func:`merge_topk` then checks K against the whole dataset.
+    ``partial`` marks a shard of a larger dataset, which may hold fewer than K images
+    (:func:`merge_topk` caps K at the whole dataset); otherwise K is capped at ``len(paths)``.
     """
-    if k > len(paths) and not partial:
-        raise MiningError(f"k={k} is larger than the dataset ({len(paths)} images); set k to at most {len(paths)}")
+    if not partial:
+        k = patch_count(k, len(paths))
     module = model.module.to(device)
     miner = Miner(k, negative)
     with capture(module, layers, stop_early=True) as outputs:
@@ -157,10 +165,12 @@ def mine_topk(
 
 
 def merge_topk(parts: Iterable[dict[str, np.ndarray]], k: int) -> dict[str, np.ndarray]:
-    """Exact top-K of shard results given in shard (image index) order."""
+    """Exact top-K of shard results given in shard (image index) order; K is capped at the
+    number of images (a shard keeps all its images when it has at most K)."""
     parts = list(parts)
     if not parts:
         raise MiningError("nothing to merge: no shard results")
+    k = patch_count(k, sum(np.asarray(part["value"]).shape[1] for part in parts))
     negative = bool(parts[0]["negative"])
     miner = Miner(k, negative)
     for part in parts:
@@ -174,14 +184,13 @@ def merge_topk(parts: Iterable[dict[str, np.ndarray]], k: int) -> dict[str, np.n
 def topk_from_stats(values: np.ndarray, argmax: np.ndarray, k: int, chunk: int = 4096,
                     spatial: tuple[int, int] = (1, 1)) -> dict[str, np.ndarray]:
     """Top-K from the features stage's (N, C) spatial maxima and (N, C, 2) positions,
-    streamed in chunks (works on memory-mapped arrays)."""
+    streamed in chunks (works on memory-mapped arrays); K is capped at the number of images."""
     n = len(values)
-    if k > n:
-        raise MiningError(f"k={k} is larger than the dataset ({n} images); set k to at most {n}")
-    miner = Miner(k)
+    miner = Miner(patch_count(k, n))
     for start in range(0, n, chunk):
-        block = torch.from_numpy(np.asarray(values[start : start + chunk], np.float32)).T
-        where = torch.from_numpy(np.asarray(argmax[start : start + chunk], np.int64))
+        # copies: torch warns on (and must not write to) read-only memory-mapped arrays
+        block = torch.from_numpy(np.array(values[start : start + chunk], np.float32)).T
+        where = torch.from_numpy(np.array(argmax[start : start + chunk], np.int64))
         image = torch.arange(start, start + block.shape[1]).expand_as(block)
         miner.add_stats("layer", block, image, where[..., 0].T, where[..., 1].T, spatial)
     return miner.result()["layer"]

@@ -3,17 +3,21 @@
 Exact search computes distances in float64 in blocks of queries (memory O(block x N));
 ties go to the lower image index. For 100k+ images a faiss index can be chosen
 (``faiss_flat`` exact, ``faiss_hnsw`` approximate); indexes live in a registry.
-A query is never its own neighbour.
+A query is never its own neighbour, so a dataset of N images gives at most N - 1
+neighbours: a larger k is capped there, with a log line.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from featvis.core.registry import registrar
+
+log = logging.getLogger(__name__)
 
 METRICS = ("l2", "cosine")
 
@@ -100,17 +104,25 @@ INDEXES["faiss_flat"] = _faiss_search(_flat)
 INDEXES["faiss_hnsw"] = _faiss_search(_hnsw)
 
 
+def neighbor_count(k: int, n: int) -> int:
+    """``k`` capped at the ``n - 1`` other images a query has (logged when capped)."""
+    if n < 2:
+        raise NeighborError(f"nearest neighbours need at least 2 images; the dataset has {n}")
+    if k > n - 1:
+        log.info("neighbors k %d capped to %d for %d images (a query is not its own neighbour)", k, n - 1, n)
+    return min(k, n - 1)
+
+
 def nearest(features: np.ndarray, queries: Sequence[int], k: int, metric: str = "l2", index: str = "exact",
             threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest images to each query row: (Q, k) indices and distances, nearest first."""
+    """The ``k`` nearest images to each query row: (Q, k) indices and distances, nearest first;
+    k is capped at N - 1 (see :func:`neighbor_count`)."""
     features = np.asarray(features)
     if metric not in METRICS:
         raise NeighborError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
     if index not in INDEXES:
         raise NeighborError(f"unknown index {index!r}; known: {', '.join(sorted(INDEXES))}")
-    if k > len(features) - 1:
-        raise NeighborError(f"k={k} neighbours asked for but the dataset has only {len(features)} images "
-                            f"(at most {len(features) - 1} besides the query)")
+    k = neighbor_count(k, len(features))
     queries = np.asarray(queries, dtype=np.int64)
     return INDEXES[index](features, queries, k, metric, threads)
 
@@ -120,6 +132,8 @@ def resolve_queries(manifest: pd.DataFrame, queries: Sequence[int | str], n_quer
     names, when unique); ``n_queries`` evenly spaced rows when none are given."""
     n = len(manifest)
     if not queries:
+        if n_queries > n:
+            log.info("n_queries %d capped to %d: the dataset has %d images", n_queries, n, n)
         return sorted({int(i) for i in np.linspace(0, n - 1, min(n_queries, n)).round()})
     paths = manifest["path"].tolist()
     rows = []

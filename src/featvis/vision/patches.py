@@ -75,12 +75,12 @@ def describe_field(field: Field | None) -> str:
 def layer_grid(
     patches: list[list[np.ndarray]], channels: Sequence[int], title: str, cell_inches: float = 0.6
 ) -> plt.Figure:
-    """Rows are channels, columns the K best patches."""
+    """Rows are channels, labelled on their left (where a label cannot run into the row
+    above), columns the K best patches."""
     k = len(patches[0])
     flat = [p for row in patches for p in row]
-    titles = [f"ch {c}" if j == 0 else "" for c in channels for j in range(k)]
-    return image_grid(flat, ncols=k, titles=titles, cell_inches=cell_inches, suptitle=title,
-                      value_range=(0, 255))
+    return image_grid(flat, ncols=k, row_labels=[f"ch {c}" for c in channels], cell_inches=cell_inches,
+                      suptitle=title, value_range=(0, 255))
 
 
 def channel_grid(
