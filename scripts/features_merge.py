@@ -9,7 +9,7 @@ sm = snakemake  # noqa: F821 - injected by Snakemake
 start_job(sm.log)
 manifest = read_manifest(sm.input.manifest)
 merge_shards(
-    [Path(shard) / f"{sm.params.layer}.npz" for shard in sm.input.shards],
+    [f for f in (Path(shard) / f"{sm.params.layer}.npz" for shard in sm.input.shards) if f.exists()],  # some empty
     Path(sm.output.meta).parent,
     model=sm.params.model,
     model_spec=sm.params.spec,

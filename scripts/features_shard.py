@@ -4,4 +4,5 @@ from shard_job import start_shard_job  # scripts/, on PYTHONPATH (Snakefile)
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 job = start_shard_job(sm)
-write_shard(extract_shard(job.model, job.paths, sm.params.layers, job.device, sm.params.batch_size), sm.output[0])
+shard = extract_shard(job.model, job.paths, sm.params.layers, job.device, sm.params.batch_size) if job.paths else {}
+write_shard(shard, sm.output[0])

@@ -15,7 +15,8 @@ if sm.params.from_features:  # the features stage's per-image maxima, streamed f
     spatial = tuple(read_json(sm.input.features_meta)["spatial"])
     topk = topk_from_stats(maxima, np.load(sm.input.argmax, mmap_mode="r"), sm.params.k, spatial=spatial)
 else:
-    parts = [dict(np.load(Path(shard) / f"{sm.params.layer}.npz")) for shard in sm.input.shards]
+    files = [Path(shard) / f"{sm.params.layer}.npz" for shard in sm.input.shards]
+    parts = [dict(np.load(f)) for f in files if f.exists()]  # shards past the last image are empty
     topk = merge_topk(parts, sm.params.k)
 save_npz(sm.output.topk, **topk)
 write_sidecar(sm.output.meta, model=sm.params.model, dataset=sm.params.dataset, layer=sm.params.layer,

@@ -9,6 +9,7 @@ sm = snakemake  # noqa: F821 - injected by Snakemake
 job = start_shard_job(sm)
 # A shard may hold fewer than K images (partial=True): patches_merge caps K at the whole dataset.
 mined = mine_topk(job.model, job.paths, sm.params.layers, sm.params.k, job.device, sm.params.batch_size,
-                  negative=sm.params.negative, offset=job.start, partial=True)
+                  negative=sm.params.negative, offset=job.start, partial=True) if job.paths else {}
+Path(sm.output[0]).mkdir(parents=True, exist_ok=True)  # empty when there are more shards than images
 for layer, topk in mined.items():
     save_npz(Path(sm.output[0]) / f"{layer}.npz", **topk)

@@ -34,5 +34,7 @@ def start_shard_job(sm: Any) -> ShardJob:
     for layer in sm.params.layers:
         get_layer(model.module, layer)
     paths = read_manifest(sm.input.manifest)["path"].tolist()
-    start, stop = shard_slices(len(paths), sm.params.n_shards)[sm.params.shard]
+    slices = shard_slices(len(paths), sm.params.n_shards)
+    # More shards than images: the extra shards are empty (their output folder has no files).
+    start, stop = slices[sm.params.shard] if sm.params.shard < len(slices) else (len(paths), len(paths))
     return ShardJob(device, model, paths[start:stop], start, len(paths))

@@ -79,6 +79,7 @@ def extract_shard(
 
 
 def write_shard(shard: dict[str, dict[str, np.ndarray]], out_dir: str | os.PathLike) -> None:
+    Path(out_dir).mkdir(parents=True, exist_ok=True)  # stays empty for a shard past the last image
     for name, stats in shard.items():
         save_npz(Path(out_dir) / f"{name}.npz", **stats)
 
