@@ -9,3 +9,8 @@ manifest, skipped, quality = check_images(rows, spec["on_error"])
 write_manifest(skipped, snakemake.output.skipped)  # noqa: F821
 write_manifest(quality, snakemake.output.quality)  # noqa: F821
 write_manifest(manifest, snakemake.output.manifest)  # noqa: F821
+# What a user should see without opening the log (stdout reaches the console).
+flagged = quality[quality["warning"] != ""]
+print(f"data {snakemake.wildcards.dataset}: {len(manifest)} images, {int(quality['transparent'].sum())} with "  # noqa: F821
+      f"transparency (composited onto grey), {len(skipped)} skipped, {len(flagged)} near-constant"
+      + (f": {', '.join(flagged['path'].head(5))}; see {snakemake.output.quality}" if len(flagged) else ""))  # noqa: F821

@@ -413,4 +413,4 @@ def test_an_objective_job_runs_in_the_workflow(tmp_path):
 
     config["render"]["jobs"]["tour"]["objectives"]["coffee_minus_cat"]["direction"]["layer"] = "_blocks.5"
     run = snakemake(root, write_config(root / "objectives.yaml", config), "-n")
-    assert run.returncode != 0 and "list that layer in an analyses entry" in run.stdout + run.stderr
+    assert run.returncode != 0 and "add that layer to an analyses entry" in run.stdout + run.stderr

@@ -41,7 +41,7 @@ def _manifest(job):
 def _render_directions(job):
     """The files a job's `direction` objectives read (for `input:`), and for `classes` the features
     stage's pooled means and the manifest as {dataset: {layer: [mean.npy, manifest.csv]}} (for the
-    script); that layer must be analysed for the job's model on that dataset."""
+    script)."""
     files, classes, todo = [], {}, list(job.get("objectives", {}).values())
     while todo:  # walk every spec, including the terms of sum and negate
         spec = todo.pop()
@@ -50,11 +50,8 @@ def _render_directions(job):
         if isinstance(args, dict) and isinstance(args.get("vector"), str):
             files.append(args["vector"])
         elif isinstance(args, dict) and "classes" in args:
-            model, dataset, layer = job["model"], args.get("dataset"), args.get("layer", job.get("layer"))
-            if (model, dataset) not in analysis_pairs() or layer not in analysis_layers(model, dataset):
-                raise ValueError(f"render: a direction from classes reads the features of {model} on {dataset!r} at "
-                                 f"layer {layer!r}: list that layer in an analyses entry for that model and dataset "
-                                 f"(analysed: {analysis_pairs()})")
+            # the start checks made sure this layer is analysed for the model and dataset
+            model, dataset, layer = job["model"], args["dataset"], args.get("layer", job.get("layer"))
             classes.setdefault(dataset, {})[layer] = [f"{RESULTS}/features/{model}/{dataset}/{layer}/mean.npy",
                                                       manifest_path(dataset)]
             files += classes[dataset][layer]
