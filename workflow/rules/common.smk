@@ -2,6 +2,7 @@
 # the resolved values (featvis.core.config.resolve): rules read them directly, with no
 # defaults of their own.
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -32,7 +33,8 @@ def _resolved_config():
     structures = check_vision(resolved, MODEL_CACHE)
     choose_views(resolved, lambda model: layer_shapes(structures[model]))
     text = yaml.safe_dump(resolved, sort_keys=False)
-    if not workflow.dryrun and (not os.path.exists(RESOLVED_CONFIG) or open(RESOLVED_CONFIG).read() != text):
+    written = Path(RESOLVED_CONFIG)
+    if not workflow.dryrun and (not written.exists() or written.read_text() != text):  # same bytes: leave it
         write_text(RESOLVED_CONFIG, text)
     return resolved
 
