@@ -2,8 +2,10 @@
 # Layer jobs render every listed channel (x diversity copies) of one layer in one job;
 # figure jobs make neuron addition, interpolation and regularization-comparison figures.
 
+from featvis.core.config import RENDER_FIGURE_KINDS
+from featvis.render.checks import objective_terms
+
 RENDER = config["render"]
-RENDER_FIGURE_KINDS = ("addition", "interpolation", "regularization")
 
 
 wildcard_constraints:
@@ -41,16 +43,13 @@ def _manifest(job):
 def _render_directions(job):
     """The files a job's `direction` objectives read (for `input:`), and for `classes` the features
     stage's pooled means and the manifest as {dataset: {layer: [mean.npy, manifest.csv]}} (for the
-    script)."""
-    files, classes, todo = [], {}, list(job.get("objectives", {}).values())
-    while todo:  # walk every spec, including the terms of sum and negate
-        spec = todo.pop()
-        todo += spec if isinstance(spec, list) else list(spec.values()) if isinstance(spec, dict) else []
-        args = spec.get("direction") if isinstance(spec, dict) else None
-        if isinstance(args, dict) and isinstance(args.get("vector"), str):
+    script). The start checks made sure each such layer is analysed for the model and dataset."""
+    files, classes = [], {}
+    terms = [term for spec in job.get("objectives", {}).values() for term in objective_terms(spec)]
+    for args in (args for kind, args in terms if kind == "direction"):
+        if isinstance(args.get("vector"), str):
             files.append(args["vector"])
-        elif isinstance(args, dict) and "classes" in args:
-            # the start checks made sure this layer is analysed for the model and dataset
+        elif "classes" in args:
             model, dataset, layer = job["model"], args["dataset"], args.get("layer", job.get("layer"))
             classes.setdefault(dataset, {})[layer] = [f"{RESULTS}/features/{model}/{dataset}/{layer}/mean.npy",
                                                       manifest_path(dataset)]

@@ -115,7 +115,8 @@ def check_channels(model: str, layer: str, channels: Any, structure: Mapping[str
 
 
 def check_vision(config: Mapping[str, Any], cache_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """Run every start check of the vision stages; return each used model's structure."""
+    """Run every start check of the vision stages; return each model's structure (which
+    the render stage's start checks use too)."""
     check_datasets(config["datasets"])
     used = {a["model"] for a in config["analyses"]} | set(config["models"])
     structures = {}
@@ -127,63 +128,9 @@ def check_vision(config: Mapping[str, Any], cache_dir: str | os.PathLike) -> dic
     for i, analysis in enumerate(config["analyses"]):
         for layer in analysis["layers"]:
             check_layer(analysis["model"], layer, structures[analysis["model"]], f"analyses[{i}].layers")
-    _check_render(config, structures)
     return structures
-
-
-def _check_render(config: Mapping[str, Any], structures: Mapping[str, Mapping[str, Any]]) -> None:
-    render = config.get("render", {})
-    for name, job in render.get("jobs", {}).items():
-        where, structure = f"render.jobs.{name}", structures[job["model"]]
-        if "layer" in job:
-            check_layer(job["model"], job["layer"], structure, f"{where}.layer")
-        if "channels" in job:
-            check_channels(job["model"], job["layer"], job["channels"], structure, f"{where}.channels")
-        for item, spec in job.get("objectives", {}).items():
-            for kind, args in objective_terms(spec):
-                _check_term(config, job, kind, args, structure, f"{where}.objectives.{item}.{kind}")
-    for kind, jobs in render.get("figures", {}).items():
-        for name, job in jobs.items():
-            where, structure = f"render.figures.{kind}.{name}", structures[job["model"]]
-            check_layer(job["model"], job["layer"], structure, f"{where}.layer")
-            used = job.get("channels", []) if kind == "regularization" else (
-                [c for pair in job["pairs"] for c in pair] if kind == "addition" else list(job["pair"]))
-            check_channels(job["model"], job["layer"], used, structure, where)
 
 
 def layer_shapes(structure: Mapping[str, Any]) -> dict[str, Shape]:
     """Layer shapes as tuples, for the config's stage defaults (e.g. Grad-CAM's last spatial layer)."""
     return {k: tuple(v) if v is not None else None for k, v in structure["shapes"].items()}
-
-
-def objective_terms(spec: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """The (kind, arguments) leaves of a render objective spec, through `sum` and `negate`."""
-    terms = []
-    for kind, args in spec.items():
-        if kind == "sum":
-            terms += [term for part in args for term in objective_terms(part)]
-        elif kind == "negate":
-            terms += objective_terms(args)
-        elif kind != "weight":
-            terms.append((kind, args))
-    return terms
-
-
-def _check_term(config: Mapping[str, Any], job: Mapping[str, Any], kind: str, args: Any,
-                structure: Mapping[str, Any], where: str) -> None:
-    """A spec's layer and channel, and a class direction's features, checked before any job."""
-    if not isinstance(args, dict):
-        return
-    layer = args.get("layer", job.get("layer") if kind in ("channel", "neuron", "layer", "direction") else None)
-    if layer is None:
-        return
-    check_layer(job["model"], layer, structure, f"{where}.layer")
-    if kind in ("channel", "neuron") and isinstance(args.get("channel"), int):
-        check_channels(job["model"], layer, [args["channel"]], structure, where)
-    if kind == "direction" and "classes" in args:
-        pair = next((a for a in config["analyses"] if (a["model"], a["dataset"]) == (job["model"], args["dataset"])),
-                    None)
-        if pair is None or layer not in pair["layers"]:
-            raise ConfigError(f"{where}: a direction from classes reads the features of {job['model']} on "
-                              f"{args['dataset']!r} at layer {layer!r}: add that layer to an analyses entry of "
-                              f"that model and dataset")
