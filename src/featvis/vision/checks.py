@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from featvis.core.config import ConfigError
+from featvis.core.io import write_json
 from featvis.core.names import unknown
 
 Shape = tuple[int, ...] | None
@@ -43,15 +44,12 @@ def model_structure(name: str, spec: Mapping[str, Any], cache_dir: str | os.Path
         build.pop("weights", None)
         build["allow_random"] = True
     key = hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:16]
-    path = Path(cache_dir) / f"{name}-{key}.json"
+    path = Path(cache_dir) / f"{name}-{key}.json"  # the key is in the name: one file per spec
     cached = _read(path)
-    if cached and cached.get("key") == key and _same_file(cached.get("weights"), cached.get("weights_stat")):
+    if cached and _same_file(cached["weights"], cached["weights_stat"]):
         return cached
-    entry = {"key": key, **_trace(name, build)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.part")
-    tmp.write_text(json.dumps(entry, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    entry = _trace(name, build)
+    write_json(path, entry)
     return entry
 
 
@@ -118,9 +116,8 @@ def check_vision(config: Mapping[str, Any], cache_dir: str | os.PathLike) -> dic
     """Run every start check of the vision stages; return each model's structure (which
     the render stage's start checks use too)."""
     check_datasets(config["datasets"])
-    used = {a["model"] for a in config["analyses"]} | set(config["models"])
     structures = {}
-    for name in sorted(used):
+    for name in sorted(config["models"]):  # every model, analysed or rendered: its weights must be here
         try:
             structures[name] = model_structure(name, config["models"][name], cache_dir)
         except (KeyError, FileNotFoundError, ValueError, TypeError) as error:
