@@ -24,6 +24,9 @@ if not workflow.overwrite_configfiles:
     configfile: f"{workflow.basedir}/config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
@@ -35,6 +38,7 @@ include: "workflow/rules/patches.smk"
 include: "workflow/rules/neighbors.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/attribution.smk"
+include: "workflow/rules/gallery.smk"
 
 
 rule all:
@@ -49,4 +53,5 @@ rule all:
         neighbors_targets(),
         embed_targets(),
         attribution_targets(),
+        gallery_targets(),
     default_target: True

@@ -3,10 +3,11 @@ import numpy as np
 
 from featvis.core.figures import image_grid, save_figure
 from featvis.core.runtime import start_job
+from featvis.core.units import write_unit_image
 from featvis.vision.attribution import project, projection_to_image
 from featvis.vision.data import display_image, read_manifest, to_tensor
 from featvis.vision.models import load_model
-from featvis.vision.patches import cut_patch, describe_field, patch_box
+from featvis.vision.patches import cut_patch, describe_field, patch_box, unit_strip
 from featvis.vision.receptive import load_fields
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
@@ -26,6 +27,9 @@ for c in range(min(sm.params.channels, topk["value"].shape[0])):
     patches = [cut_patch(im, field, y, x) for im, y, x in zip(images, ys, xs)]
     shown = [cut_patch(projection_to_image(pr, patch_box(field, y, x, p.image_size)), field, y, x)
              for pr, y, x in zip(projections, ys, xs)]
+    write_unit_image(sm.output.units, c, sm.params.method, unit_strip(shown), {
+        "title": f"{sm.params.method} projections of the top-{k} patches (grey = 0)",
+        "field": describe_field(field), "values": [round(float(v), 6) for v in topk["value"][c]]}, "jpg")
     blank = np.full_like(patches[0], 255)
     cells += patches + [blank] + shown
     titles += [f"ch {c} patch 1"] + [""] * (k - 1) + [""] + [f"ch {c} {sm.params.method}"] + [""] * (k - 1)

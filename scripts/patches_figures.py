@@ -1,13 +1,14 @@
-"""Rule patches_figures: the layer's channels x K patch grid and per-channel figures."""
+"""Rule patches_figures: the layer's channels x K patch grid, and every channel's patches as
+unit pictures (featvis.core.units) for the gallery."""
 import logging
-from pathlib import Path
 
 import numpy as np
 
 from featvis.core.figures import save_figure
 from featvis.core.runtime import start_job
+from featvis.core.units import write_unit_image
 from featvis.vision.data import read_manifest
-from featvis.vision.patches import channel_grid, describe_field, layer_grid, topk_patches
+from featvis.vision.patches import describe_field, layer_grid, topk_patches, unit_strip
 from featvis.vision.receptive import load_fields
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
@@ -21,18 +22,27 @@ log.info("%s: %s", layer, describe_field(field))
 topk = dict(np.load(sm.input.topk))
 manifest = read_manifest(sm.input.manifest)
 paths, labels = manifest["path"].tolist(), manifest["label"].tolist()
-n_channels = topk["value"].shape[0]
+n_channels, k = topk["value"].shape
 word = "minimally" if bool(topk["negative"]) else "maximally"
 shown = list(range(min(sm.params.grid_channels, n_channels)))
 patches = topk_patches(topk, field, paths, image_size, channels, shown)
-title = (f"{sm.params.model} {layer}: top-{topk['value'].shape[1]} {word} activating images, "
+title = (f"{sm.params.model} {layer}: top-{k} {word} activating images, "
          f"channels {shown[0]}-{shown[-1]} of {n_channels}\n{describe_field(field)}")
 save_figure(layer_grid(patches, shown, title), sm.output.grid, dpi=sm.params.dpi)
-out = Path(sm.output.channels)
-out.mkdir(parents=True, exist_ok=True)
-for c, row in zip(shown[: sm.params.channel_figures], patches):
-    values = topk["value"][c]
-    names = [labels[i] for i in topk["image"][c]]
-    figure = channel_grid(row, values, names, f"{sm.params.model} {layer} channel {c} ({word} activating)\n"
-                                              f"{describe_field(field)}")
-    save_figure(figure, out / f"channel_{c:04d}.png", dpi=sm.params.dpi)
+
+
+
+def write_strip(c, row):
+    """One channel's K patches as a strip, with a caption (values, labels, images)."""
+    ids = [int(i) for i in topk["image"][c]]
+    caption = {"title": f"{k} {word} activating images", "field": describe_field(field),
+               "values": [round(float(v), 6) for v in topk["value"][c]], "labels": [str(labels[i]) for i in ids],
+               "images": [str(paths[i]) for i in ids]}
+    write_unit_image(sm.output.units, c, "patches", unit_strip(row), caption, "jpg")
+
+
+# Every channel, in chunks, so channels that share images decode them once.
+for start in range(0, n_channels, 64):
+    chunk = list(range(start, min(start + 64, n_channels)))
+    for c, row in zip(chunk, topk_patches(topk, field, paths, image_size, channels, chunk)):
+        write_strip(c, row)

@@ -3,7 +3,7 @@
 from featvis.core.figures import save_figure
 from featvis.core.runtime import start_job
 from featvis.render import figures
-from featvis.render.export import load_channel_maxima, save_batch
+from featvis.render.export import load_channel_maxima, save_batch, save_units, trace_record
 from featvis.render.jobs import (
     dataset_images,
     job_objectives,
@@ -41,6 +41,7 @@ else:
                             diversity=float(job["diversity"]), device=str(device), progress=True)
     maxima = load_channel_maxima(sm.input.dataset_max[0]) if sm.input.dataset_max else None
     save_batch(batch, sm.output.renders, layer=job["layer"], dataset_max=maxima, extra=extra)
+    save_units(batch, sm.output.units, trace_record(batch, job["layer"], maxima, extra), name)
     title = f"{job['model']} {job['layer']}"
     if copies > 1:
         grid = figures.diversity_rows(batch.result.images, channels, copies, f"{title}: diversity")

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from featvis.vision.models import load_model
+from workflow_helpers import TINY_CONFIG, checkout, snakemake, write_config
 
 
 @pytest.fixture(autouse=True)
@@ -60,3 +61,13 @@ def tiny_images(tmp_path_factory) -> pd.DataFrame:
 def mnist_model():
     torch.manual_seed(0)
     return load_model({"architecture": "mnist_cnn", "allow_random": True}, "mnist_cnn")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The whole workflow (every stage, the gallery) on TINY_CONFIG in a fresh checkout, run once."""
+    workdir = checkout(tmp_path_factory.mktemp("workflow"))
+    config = write_config(workdir / "tiny.yaml", TINY_CONFIG)
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir, config

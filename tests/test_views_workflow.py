@@ -24,7 +24,7 @@ TINY = {
     "analyses": [{"model": "efficientnet_lite0", "dataset": "photos", "layers": ["_blocks.4"]}],
     "features": {"batch_size": 16, "shards": 1},
     "figures": {"dpi": 60, "filter_cell_inches": 0.6},
-    "patches": {"k": 4, "source": "images", "shards": 2, "batch_size": 8, "grid_channels": 4, "channel_figures": 2},
+    "patches": {"k": 4, "source": "images", "shards": 2, "batch_size": 8, "grid_channels": 4},
     "neighbors": {"k": 3, "index": "faiss_flat", "metrics": ["l2", "cosine"], "queries": [0, "rocket/00017.png"]},
     "embed": {"methods": ["pca", "tsne"], "perplexity": 5, "atlas_grid": 6, "atlas_cell_px": 16},
     "attribution": {"channels": 2, "layers": {"efficientnet_lite0": ["_blocks.4"]},
@@ -59,7 +59,9 @@ def test_view_outputs(run):
     layer = "_blocks.4"
     top = np.load(res / f"patches/{pair}/{layer}/top_max.npz")
     assert top["value"].shape[1] == 4 and (np.diff(top["value"], axis=1) <= 0).all()
-    assert len(list((res / f"patches/{pair}/{layer}/channels_max").glob("*.png"))) == 2
+    # every channel has its patch strip under the one unit key (model, layer, channel)
+    strips = sorted((res / f"units/efficientnet_lite0/{layer}/patches_max/photos").glob("*.patches.jpg"))
+    assert [p.name for p in strips] == [f"{c:04d}.patches.jpg" for c in range(top["value"].shape[0])]
     # two mining shards merged = the features stage's own per-image maxima, ranked
     maxima = np.load(res / f"features/{pair}/{layer}/max.npy")
     np.testing.assert_allclose(top["value"], -np.sort(-maxima.T, axis=1)[:, :4], rtol=1e-5, atol=1e-5)

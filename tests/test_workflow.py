@@ -13,18 +13,14 @@ import pytest
 import yaml
 
 from featvis.core.io import sha256_file
-from workflow_helpers import TINY_CONFIG, checkout, planned_rules, snakemake, write_config
+from workflow_helpers import TINY_CONFIG, planned_rules, snakemake, write_config
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = checkout(tmp_path_factory.mktemp("workflow"))
-    config = write_config(workdir / "tiny.yaml", TINY_CONFIG)
-    result = snakemake(workdir, config)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir, config
+def run(tiny_run):
+    return tiny_run
 
 
 def outputs(workdir):
@@ -90,7 +86,8 @@ def test_report(run, tmp_path):
     with zipfile.ZipFile(report) as archive:
         names = archive.namelist()
         page = next(n for n in names if n.endswith("report.html"))
-        assert "First-layer filters" in archive.read(page).decode()
+        html = archive.read(page).decode()
+        assert "First-layer filters" in html and "results/gallery/index.html" in html  # the report links to the gallery
     assert any(n.endswith("filters.png") for n in names) and any(n.endswith("index.html") for n in names)
 
 

@@ -34,13 +34,15 @@ TINY_CONFIG = {
     "features": {"batch_size": 16, "shards": 2},
     "figures": {"dpi": 60},
     # the dataset views, kept small: one layer each where a stage allows choosing
-    "patches": {"k": 4, "grid_channels": 4, "channel_figures": 1},
+    "patches": {"k": 4, "grid_channels": 4},
     "neighbors": {"k": 3, "n_queries": 2, "layers": {"efficientnet_lite0": ["_blocks.4"], "mnist_cnn": ["fc"]}},
     "embed": {"methods": ["pca", "tsne"], "perplexity": 5, "atlas_grid": 6,
               "layers": {"efficientnet_lite0": ["_blocks.4"], "mnist_cnn": ["conv2"]}},
     "attribution": {"channels": 2, "n_images": 2,
                     "layers": {"efficientnet_lite0": ["_blocks.4"], "mnist_cnn": ["conv2"]},
                     "cam_layers": {"efficientnet_lite0": ["_blocks.4"], "mnist_cnn": ["conv2"]}},
+    "render": {"jobs": {"b4": {"model": "efficientnet_lite0", "layer": "_blocks.4", "channels": [0, 1],
+                               "size": 32, "steps": 4, "snapshots": [1, 4]}}},
     "attention": {  # a random ESM-2 on a short sequence: the stage runs, in seconds
         "variants": str(ROOT / "tests" / "data" / "tiny_variants.tsv"),
         "model": "random:esm2_t6_8M_UR50D",

@@ -400,9 +400,9 @@ def test_an_objective_job_runs_in_the_workflow(tmp_path):
                 "mix": {"sum": [{"channel": {"channel": 3}}, {"weight": -0.5, "negate": {"layer": {}}}]},
             }}}},
     }
-    run = snakemake(root, write_config(root / "objectives.yaml", config), "results/render/tour/grid.png")
+    run = snakemake(root, write_config(root / "objectives.yaml", config), "results/render/objectives/tour/grid.png")
     assert run.returncode == 0, run.stderr[-3000:]
-    out = root / "results/render/tour"
+    out = root / "results/render/objectives/tour"
     assert (out / "grid.png").stat().st_size > 0 and (out / "progress.png").stat().st_size > 0
     assert sorted(p.name for p in (out / "renders").glob("*.png")) == [
         "coffee_minus_cat.png", "espresso.png", "mix.png"]

@@ -49,13 +49,18 @@ def test_render_only_config_runs_only_render_jobs(tmp_path):
     run = snakemake(root, path)
     assert run.returncode == 0, run.stderr[-3000:]
     results = root / "results"
-    assert (results / "render/tiny/grid.png").stat().st_size > 0
-    trace = json.loads((results / "render/tiny/renders/trace.json").read_text())
+    assert (results / "render/lite/_blocks.3/tiny/grid.png").stat().st_size > 0  # keyed by model and layer
+    trace = json.loads((results / "render/lite/_blocks.3/tiny/renders/trace.json").read_text())
     assert [i["name"] for i in trace["items"]][:2] == ["channel0000_copy0", "channel0000_copy1"]
+    units = results / "units/lite/_blocks.3/render/tiny"  # the one unit key: (model, layer, channel)
+    assert sorted(p.name for p in units.glob("*.png")) == [f"000{c}.copy{k}.png" for c in (0, 1) for k in (0, 1)]
+    assert json.loads((units / "0001.copy1.json").read_text())["channel"] == 1
+    assert (results / "gallery/lite/_blocks.3/1.html").is_file()  # a render-only layer gets unit pages
     for kind in ("addition", "interpolation", "regularization"):
         assert (results / f"render/figures/{kind}/blocks10.png").stat().st_size > 0
     made = {p.relative_to(results).parts[0] for p in results.rglob("*") if p.is_file()}
-    assert made <= {"render", "models", "weights", "config.resolved.yaml", ".gitkeep"}, made  # nothing else ran
+    allowed = {"render", "units", "gallery", "models", "weights", "config.resolved.yaml", ".gitkeep"}
+    assert made <= allowed, made  # nothing else ran
 
 
 @pytest.mark.integration
@@ -70,7 +75,7 @@ def test_render_defaults_steps_change_the_renders(tmp_path):
                   "render": {"defaults": {**base, "steps": steps}, "jobs": {"tiny": job}}}
         run = snakemake(root, write_config(root / "render.yaml", config))
         assert run.returncode == 0, run.stderr[-3000:]
-        trace = json.loads((root / "results/render/tiny/renders/trace.json").read_text())
+        trace = json.loads((root / "results/render/lite/_blocks.3/tiny/renders/trace.json").read_text())
         assert len(trace["items"][0]["objective"]) == steps
-        hashes.append(sha256_file(root / "results/render/tiny/grid.png"))
+        hashes.append(sha256_file(root / "results/render/lite/_blocks.3/tiny/grid.png"))
     assert hashes[0] != hashes[1]

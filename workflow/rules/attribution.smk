@@ -17,6 +17,7 @@ rule attribution_deconv:
             category="Attribution",
             labels={"model": "{model}", "layer": "{layer}", "figure": ATTRIBUTION["method"]},
         ),
+        units=directory(f"{RESULTS}/units/{{model}}/{{layer}}/{ATTRIBUTION['method']}/{{dataset}}"),
     params:
         spec=lambda wc: model_spec(wc.model),
         model=lambda wc: wc.model,
@@ -65,9 +66,11 @@ rule attribution_cam:
 def attribution_targets():
     method = ATTRIBUTION["method"]
     return [
-        f"{RESULTS}/attribution/{model}/{dataset}/{layer}/{method}.png"
+        path
         for model, dataset in analysis_pairs()
         for layer in view_layers("attribution", model, dataset)
+        for path in (f"{RESULTS}/attribution/{model}/{dataset}/{layer}/{method}.png",
+                     f"{RESULTS}/units/{model}/{layer}/{method}/{dataset}")
     ] + [
         f"{RESULTS}/attribution/{model}/{dataset}/{name}"
         for model, dataset in analysis_pairs()

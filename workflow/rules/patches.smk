@@ -93,12 +93,11 @@ rule patches_figures:
             category="Top-K patches",
             labels={"model": "{model}", "layer": "{layer}", "figure": "top {sign} patches"},
         ),
-        channels=directory(f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/channels_{{sign}}"),
+        units=directory(f"{RESULTS}/units/{{model}}/{{layer}}/patches_{{sign}}/{{dataset}}"),
     params:
         model=lambda wc: wc.model,
         layer=lambda wc: wc.layer,
         grid_channels=PATCHES["grid_channels"],
-        channel_figures=PATCHES["channel_figures"],
         dpi=config["figures"]["dpi"],
     wildcard_constraints:
         sign="max|min",
@@ -109,11 +108,13 @@ rule patches_figures:
 
 
 def patches_targets():
-    """Every output the config asks for: top-K tables, grids and per-channel figures."""
+    """Every output the config asks for: top-K tables, grids and every channel's unit pictures."""
     return [
-        f"{RESULTS}/patches/{model}/{dataset}/{layer}/{name}"
+        path
         for model, dataset in analysis_pairs()
         for layer in view_layers("patches", model, dataset)
         for sign in patch_signs()
-        for name in (f"top_{sign}.npz", f"top_{sign}.json", f"grid_{sign}.png", f"channels_{sign}")
+        for path in [f"{RESULTS}/patches/{model}/{dataset}/{layer}/{name}"
+                     for name in (f"top_{sign}.npz", f"top_{sign}.json", f"grid_{sign}.png")]
+        + [f"{RESULTS}/units/{model}/{layer}/patches_{sign}/{dataset}"]
     ]

@@ -57,6 +57,20 @@ def _render_directions(job):
     return sorted(set(files)), classes
 
 
+def render_dir(name):
+    """Where a job's pictures go: channel jobs under their model and layer (their renders are also
+    unit pictures, results/units/<model>/<layer>/render/<job>/), objective jobs under objectives/."""
+    job = render_job(name)
+    if job.get("objectives"):
+        return f"{RESULTS}/render/objectives/{name}"
+    return f"{RESULTS}/render/{job['model']}/{job['layer']}/{name}"
+
+
+def render_report(path, name, figure):
+    return report(path, caption=f"../report/render_{'grid' if figure == 'channels' else figure}.rst",
+                  category="Feature visualization", labels={"job": name, "figure": figure})
+
+
 rule render_layer:
     input:
         weights=lambda wc: model_inputs(render_job(wc.render_job)["model"]),
@@ -64,19 +78,12 @@ rule render_layer:
         manifest=lambda wc: _manifest(render_job(wc.render_job)),
         directions=lambda wc: _render_directions(render_job(wc.render_job))[0],
     output:
-        grid=report(
-            f"{RESULTS}/render/{{render_job}}/grid.png",
-            caption="../report/render_grid.rst",
-            category="Feature visualization",
-            labels={"job": "{render_job}", "figure": "channels"},
+        grid=render_report(f"{RESULTS}/render/{{model}}/{{layer}}/{{render_job}}/grid.png", "{render_job}", "channels"),
+        progress=render_report(
+            f"{RESULTS}/render/{{model}}/{{layer}}/{{render_job}}/progress.png", "{render_job}", "progress"
         ),
-        progress=report(
-            f"{RESULTS}/render/{{render_job}}/progress.png",
-            caption="../report/render_progress.rst",
-            category="Feature visualization",
-            labels={"job": "{render_job}", "figure": "progress"},
-        ),
-        renders=directory(f"{RESULTS}/render/{{render_job}}/renders"),
+        renders=directory(f"{RESULTS}/render/{{model}}/{{layer}}/{{render_job}}/renders"),
+        units=directory(f"{RESULTS}/units/{{model}}/{{layer}}/render/{{render_job}}"),
     params:
         job=lambda wc: render_job(wc.render_job),
         spec=lambda wc: model_spec(render_job(wc.render_job)["model"]),
@@ -85,9 +92,18 @@ rule render_layer:
         dpi=config["figures"]["dpi"],
     threads: config["threads"]
     log:
-        "logs/render/{render_job}.log",
+        "logs/render/{model}/{layer}/{render_job}.log",
     script:
         "../../scripts/render_layer.py"
+
+
+use rule render_layer as render_objectives with:
+    output:
+        grid=render_report(f"{RESULTS}/render/objectives/{{render_job}}/grid.png", "{render_job}", "channels"),
+        progress=render_report(f"{RESULTS}/render/objectives/{{render_job}}/progress.png", "{render_job}", "progress"),
+        renders=directory(f"{RESULTS}/render/objectives/{{render_job}}/renders"),
+    log:
+        "logs/render/objectives/{render_job}.log",
 
 
 rule render_figure:
@@ -117,8 +133,10 @@ rule render_figure:
 
 def render_targets():
     out = []
-    for name in RENDER["jobs"]:
-        out += [f"{RESULTS}/render/{name}/grid.png", f"{RESULTS}/render/{name}/progress.png"]
+    for name, job in RENDER["jobs"].items():
+        out += [f"{render_dir(name)}/grid.png", f"{render_dir(name)}/progress.png"]
+        if not job.get("objectives"):
+            out.append(f"{RESULTS}/units/{job['model']}/{job['layer']}/render/{name}")
     for kind in RENDER_FIGURE_KINDS:
         out += [f"{RESULTS}/render/figures/{kind}/{name}.png" for name in RENDER["figures"][kind]]
     return out

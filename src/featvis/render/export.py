@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from featvis.core.io import atomic_path, read_json, save_npz, write_json
+from featvis.core.units import write_unit_image
 from featvis.render.recipes import Batch
 
 
@@ -72,6 +73,17 @@ def save_batch(batch: Batch, out_dir: str | os.PathLike, layer: str | None = Non
     save_npz(out_dir / "params.npz", images=batch.result.images, seeds=np.asarray(batch.result.seeds),
              **{f"param_{k.replace('.', '_')}": v for k, v in batch.result.params.items()})
     write_json(out_dir / "trace.json", trace_record(batch, layer, dataset_max, extra))
+    return paths
+
+
+def save_units(batch: Batch, units: str | os.PathLike, trace: dict[str, Any], source: str) -> list[Path]:
+    """Each channel render as a unit picture (featvis.core.units), ``<cccc>.copy<k>.png``, with its
+    trace item as the caption (objective per step, activation vs the dataset maximum)."""
+    paths = []
+    for name, image, item in zip(batch.names, batch.result.images, trace["items"], strict=True):
+        copy = name.rsplit("_copy", 1)[1]
+        caption = {"title": f"render ({source}), copy {copy}", "settings": trace.get("settings"), **item}
+        paths.append(write_unit_image(units, item["channel"], f"copy{copy}", to_uint8(image), caption))
     return paths
 
 

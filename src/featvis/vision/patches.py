@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import lru_cache
 
 import matplotlib.pyplot as plt
 import numpy as np
+from PIL import Image
 
 from featvis.core.figures import image_grid
+from featvis.core.units import strip
 from featvis.vision.data import display_image
 from featvis.vision.receptive import LayerField as Field
 
 log = logging.getLogger(__name__)
 
 OUTSIDE = 128  # grey for the part of a receptive field beyond the image border
+UNIT_PATCH_PX = 96  # side of each patch in a unit's strip (the gallery's unit pages)
 
 
 def patch_box(field: Field | None, y: int, x: int, size: int) -> tuple[int, int, int, int]:
@@ -53,17 +57,28 @@ def topk_patches(
     which: Sequence[int],
 ) -> list[list[np.ndarray]]:
     """Patches for the listed channels, each a list of K patches (best first)."""
-    cache: dict[int, np.ndarray] = {}
 
+    @lru_cache(maxsize=1024)  # channels share images; bounded, so a large dataset cannot fill memory
     def image(index: int) -> np.ndarray:
-        if index not in cache:
-            cache[index] = display_image(paths[index], image_size, channels)
-        return cache[index]
+        return display_image(paths[index], image_size, channels)
 
     return [
         [cut_patch(image(int(i)), field, y, x) for i, y, x in zip(topk["image"][c], topk["y"][c], topk["x"][c])]
         for c in which
     ]
+
+
+def unit_strip(patches: Sequence[np.ndarray], size: int = UNIT_PATCH_PX) -> np.ndarray:
+    """One unit's K patches side by side as RGB uint8, each scaled to ``size`` px (nearest
+    when enlarging, so small fields stay crisp)."""
+    cells = []
+    for patch in patches:
+        image = Image.fromarray(np.asarray(patch, dtype=np.uint8)).convert("RGB")
+        scale = size / max(image.size)
+        shape = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        resample = Image.Resampling.NEAREST if scale >= 1 else Image.Resampling.LANCZOS
+        cells.append(np.asarray(image.resize(shape, resample)))
+    return strip(cells)
 
 
 def describe_field(field: Field | None) -> str:

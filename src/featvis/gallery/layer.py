@@ -1,0 +1,248 @@
+"""A layer's pages: the layer page (a sortable tile per channel, the layer's figures) and one
+page per unit (renders, dataset patches, projections, the activation histogram, the trace)."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from featvis.core.io import read_json, write_text
+from featvis.core.units import JPEG_QUALITY, UNIT_FILE, UNITS_ROOT, unit_stem
+from featvis.gallery import charts
+from featvis.gallery.html import esc, figure, note, page, section
+
+THUMB_PX = 80
+# How a producer folder is titled on a unit page, and the order of sections.
+STAGE_TITLES = {"render": "Feature visualization", "patches_max": "Top dataset patches",
+                "patches_min": "Bottom dataset patches", "deconvnet": "DeconvNet projections",
+                "guided_backprop": "Guided-backprop projections"}
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One unit picture found in the unit tree, and where the gallery keeps its copy."""
+
+    stage: str
+    source: str
+    kind: str
+    path: Path
+    caption: dict | None
+
+    @property
+    def copy_name(self) -> str:
+        return f"{self.stage}.{self.source}.{self.path.name}"
+
+
+@dataclass
+class LayerData:
+    model: str
+    layer: str
+    width: int
+    maxima: dict[str, np.ndarray]  # dataset -> (N images, C) per-image channel maxima
+    pictures: dict[int, list[Picture]] = field(default_factory=dict)
+
+
+def find_pictures(results: str | os.PathLike, model: str, layer: str) -> dict[int, list[Picture]]:
+    """Every unit picture of the layer, grouped by channel, in a stable order."""
+    root = Path(results) / UNITS_ROOT / model / layer
+    found: dict[int, list[Picture]] = defaultdict(list)
+    for path in sorted(root.glob("*/*/*")):
+        match = UNIT_FILE.match(path.name)
+        if not match:
+            continue
+        sidecar = path.with_suffix(".json")
+        caption = read_json(sidecar) if sidecar.exists() else None
+        found[int(match.group(1))].append(Picture(path.parent.parent.name, path.parent.name, match.group(2),
+                                                  path, caption))
+    order = {stage: i for i, stage in enumerate(STAGE_TITLES)}
+    return {c: sorted(p, key=lambda p: (order.get(p.stage, len(order)), p.stage, p.source, p.kind))
+            for c, p in sorted(found.items())}
+
+
+def load_layer(results: str | os.PathLike, model: str, layer: str, maxima_files: Mapping[str, str]) -> LayerData:
+    """The layer's pictures and per-dataset maxima; its width from the maxima (every analysed
+    channel gets a page), else from the highest channel that has a picture."""
+    maxima = {name: np.load(path, mmap_mode="r") for name, path in sorted(maxima_files.items())}
+    pictures = find_pictures(results, model, layer)
+    widths = [m.shape[1] for m in maxima.values()] + [max(pictures) + 1 if pictures else 0]
+    return LayerData(model, layer, max(widths), maxima, pictures)
+
+
+def render_ratio(pictures: Sequence[Picture]) -> float | None:
+    """The first render's activation relative to the dataset maximum, when it was measured."""
+    for p in pictures:
+        if p.stage == "render" and p.caption and p.caption.get("relative_to_dataset_max") is not None:
+            return float(p.caption["relative_to_dataset_max"])
+    return None
+
+
+def _thumbnail(pictures: Sequence[Picture]) -> Image.Image | None:
+    """The unit's render, else its best patch (the first cell of the top-patch strip)."""
+    for stage in ("render", "patches_max", "patches_min"):
+        picture = next((p for p in pictures if p.stage == stage), None)
+        if picture is None:
+            continue
+        image = Image.open(picture.path).convert("RGB")
+        if stage != "render":
+            image = image.crop((0, 0, min(image.height, image.width), image.height))
+        return image.resize((THUMB_PX, THUMB_PX), Image.Resampling.LANCZOS)
+    return None
+
+
+def _copy(src: Path, dest: Path) -> None:
+    """A hard link where the file system allows (no second copy of thousands of pictures; the
+    gallery still stands alone), else a copy."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.unlink(missing_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
+
+
+def build_layer(out: str | os.PathLike, results: str | os.PathLike, model: str, layer: str,
+                maxima_files: Mapping[str, str], figures: Sequence[str], description: str = "") -> int:
+    """Write ``out/index.html``, ``out/<channel>.html`` for every unit, ``out/img``, ``out/thumbs``
+    and ``out/figures``. Returns the number of unit pages."""
+    out = Path(out)
+    data = load_layer(results, model, layer, maxima_files)
+    for pictures in data.pictures.values():
+        for p in pictures:
+            _copy(p.path, out / "img" / p.copy_name)
+    dataset_max = {name: np.asarray(m.max(axis=0), dtype=np.float64) for name, m in data.maxima.items()}
+    tiles = []
+    for c in range(data.width):
+        pictures = data.pictures.get(c, [])
+        thumb = _thumbnail(pictures)
+        if thumb is not None:
+            (out / "thumbs").mkdir(parents=True, exist_ok=True)
+            thumb.save(out / "thumbs" / f"{unit_stem(c)}.jpg", format="JPEG", quality=JPEG_QUALITY)
+        tiles.append(_tile(c, thumb is not None, dataset_max, render_ratio(pictures)))
+        write_text(out / f"{c}.html", _unit_page(data, c, pictures, dataset_max))
+    figure_html = []
+    for path in figures:
+        name = _figure_name(Path(path), results)
+        _copy(Path(path), out / "figures" / name)
+        figure_html.append(figure(f"figures/{name}", esc(name.removesuffix(".png").replace(".", " · "))))
+    write_text(out / "index.html", _layer_page(data, tiles, figure_html, description))
+    return data.width
+
+
+def _figure_name(path: Path, results: str | os.PathLike) -> str:
+    """A layer figure's name from its place in results: <stage>.<dataset or job>.<file>."""
+    parts = path.relative_to(results).parts
+    if parts[0] == "render":  # render/<model>/<layer>/<job>/<file>
+        return ".".join([parts[0], parts[-2], parts[-1]])
+    return ".".join([parts[0], *parts[2:-2], parts[-1]])  # <stage>/<model>/<dataset>/<layer>/<file>
+
+
+def _tile(c: int, has_thumb: bool, dataset_max: Mapping[str, np.ndarray], ratio: float | None) -> str:
+    top = max((float(m[c]) for m in dataset_max.values()), default=float("nan"))
+    image = (f'<img src="thumbs/{unit_stem(c)}.jpg" alt="channel {c}" loading="lazy" width="{THUMB_PX}" '
+             f'height="{THUMB_PX}">' if has_thumb else '<span class="blank">no picture</span>')
+    return (f'<a class="tile" href="{c}.html" data-channel="{c}" data-max="{_fmt(top, 6)}" '
+            f'data-ratio="{_fmt(ratio, 6)}">{image}{c}</a>')
+
+
+def _layer_page(data: LayerData, tiles: list[str], figure_html: list[str], description: str) -> str:
+    sorter = ('<p class="controls"><label>Sort units by <select id="sort">'
+              '<option value="channel">channel number</option>'
+              '<option value="max">dataset maximum (largest first)</option>'
+              '<option value="ratio">render / dataset maximum (largest first)</option>'
+              '</select></label></p>')
+    body = (f"<p>{esc(description)}</p>" if description else "") + section(
+        f"{data.width} units", sorter + f'<div class="tiles" id="tiles">{"".join(tiles)}</div>', "units")
+    if figure_html:
+        body += section("Layer figures", "\n".join(figure_html), "figures")
+    crumbs = [("index", "../../index.html"), (data.model, "../index.html"), (data.layer, None)]
+    return page(f"{data.model} · {data.layer}", body, "../../", crumbs, script=True)
+
+
+def _unit_page(data: LayerData, c: int, pictures: Sequence[Picture], dataset_max: Mapping[str, np.ndarray]) -> str:
+    pager = ['<p class="pager">']
+    if c > 0:
+        pager.append(f'<a href="{c - 1}.html" rel="prev">&larr; unit {c - 1}</a>')
+    pager.append(f'<a href="index.html" rel="up">all {data.width} units of {esc(data.layer)}</a>')
+    if c + 1 < data.width:
+        pager.append(f'<a href="{c + 1}.html" rel="next">unit {c + 1} &rarr;</a>')
+    body = "".join(pager) + "</p>"
+    body += _render_section(pictures, dataset_max, c)
+    body += _dataset_sections(data, pictures, dataset_max, c)
+    crumbs = [("index", "../../index.html"), (data.model, "../index.html"), (data.layer, "index.html"), (str(c), None)]
+    return page(f"{data.model} · {data.layer} · unit {c}", body, "../../", crumbs)
+
+
+def _render_section(pictures: Sequence[Picture], dataset_max: Mapping[str, np.ndarray], c: int) -> str:
+    renders = [p for p in pictures if p.stage == "render"]
+    if not renders:
+        return section("Feature visualization", note("Not rendered: no render job covers this unit "
+                                                     "(add it to render.jobs to see what maximises it)."))
+    cells, traces = [], []
+    for p in renders:
+        cap = p.caption or {}
+        ratio = cap.get("relative_to_dataset_max")
+        words = f"{esc(p.source)}, {esc(p.kind)}"
+        if ratio is not None:
+            words += f"; activation {_fmt(ratio)}&times; the dataset maximum"
+        cells.append(figure(f"img/{p.copy_name}", words, f"render of unit {c}", cls="render"))
+        if cap.get("objective") and p.kind == "copy0":
+            traces.append(f"<figure>{charts.trace(cap['objective'])}<figcaption>optimisation trace "
+                          f"({esc(p.source)}): objective per step</figcaption></figure>")
+    return section("Feature visualization", "\n".join(cells + traces), "render")
+
+
+def _dataset_sections(data: LayerData, pictures: Sequence[Picture], dataset_max: Mapping[str, np.ndarray],
+                      c: int) -> str:
+    datasets = sorted(set(data.maxima) | {p.source for p in pictures if p.stage != "render"})
+    if not datasets:
+        return section("Dataset examples", note("This layer was not analysed on a dataset (analyses)."))
+    render = next((p.caption for p in pictures if p.stage == "render" and p.caption), None)
+    html = []
+    for name in datasets:
+        parts = []
+        for p in (p for p in pictures if p.stage != "render" and p.source == name):
+            parts.append(_strip(p))
+        if not any(p.stage == "patches_max" and p.source == name for p in pictures):
+            parts.insert(0, note(f"No top patches for this unit on {name}: the patches stage did not run "
+                                 f"on this layer (patches view of the analysis)."))
+        elif not any(p.stage == "patches_min" and p.source == name for p in pictures):
+            parts.append(note("No bottom patches: set patches.negative: true to mine the minimally "
+                              "activating images too."))
+        if name in data.maxima:
+            values = np.asarray(data.maxima[name][:, c], dtype=np.float64)
+            marker = render.get("final_max_activation") if render else None
+            chart = charts.histogram(values, marker=marker, marker_label="render",
+                                     xlabel="maximum activation per image")
+            parts.append(f"<figure>{chart}"
+                         f"<figcaption>The unit's maximum activation on each of {len(values)} images; "
+                         f"dataset maximum {_fmt(float(dataset_max[name][c]))}"
+                         + ("; red: the render's activation" if marker is not None else "")
+                         + "</figcaption></figure>")
+        html.append(section(f"Dataset: {name}", "\n".join(parts), f"dataset-{name}"))
+    return "".join(html)
+
+
+def _strip(p: Picture) -> str:
+    """A strip of patches or projections, captioned image by image from its JSON."""
+    cap = p.caption or {}
+    title = STAGE_TITLES.get(p.stage, p.stage)
+    labels = ""
+    if cap.get("values"):
+        names = cap.get("labels") or [""] * len(cap["values"])
+        labels = '<ol class="labels">' + "".join(
+            f"<li>{esc(name)} ({_fmt(v)})</li>" for v, name in zip(cap["values"], names)) + "</ol>"
+    words = f"{esc(title)}: {esc(cap.get('title', ''))}. {esc(cap.get('field', ''))}"
+    return (f'<figure class="strip"><img src="img/{esc(p.copy_name)}" alt="{esc(title)}" loading="lazy">'
+            f"<figcaption>{words}{labels}</figcaption></figure>")

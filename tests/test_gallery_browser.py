@@ -1,0 +1,88 @@
+"""The gallery of a real run, opened in a real headless Chromium from file://: every page
+reachable from the index is visited, every image decodes, nothing is logged as an error and
+no request leaves file://. Screenshots of an index, a layer and a unit page are kept in
+test-artifacts/gallery/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urlparse
+
+import numpy as np
+import pytest
+
+from browser import file_url, open_browser, page_problems
+
+pytestmark = pytest.mark.integration
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "gallery"
+
+
+def _links(driver) -> list[str]:
+    return driver.execute_script("return Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
+
+
+def test_every_gallery_page_opens_offline(tiny_run):
+    workdir, _ = tiny_run
+    gallery = workdir / "results/gallery"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    start = file_url(gallery / "index.html")
+    seen, queue, problems = set(), [start], {}
+    with open_browser() as driver:
+        while queue:
+            url = queue.pop()
+            if url in seen:
+                continue
+            seen.add(url)
+            driver.get(url)
+            if found := page_problems(driver):
+                problems[url] = found
+            for link in _links(driver):
+                link = urldefrag(link).url
+                assert link.startswith("file://"), f"{url} links out of the folder: {link}"
+                path = Path(unquote(urlparse(link).path))
+                assert path.exists(), f"{url} links to a missing file: {path}"
+                if path.suffix == ".html" and link not in seen:
+                    queue.append(link)
+        for name, page in (("index", "index.html"), ("layer", "efficientnet_lite0/_blocks.4/index.html"),
+                           ("unit", "efficientnet_lite0/_blocks.4/1.html")):
+            driver.get(file_url(gallery / page))
+            page_problems(driver)  # load every lazy image before the picture is taken
+            driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    assert not problems, problems
+    # every unit of every analysed layer has a page, reached by following links from the index
+    visited = {Path(unquote(urlparse(u).path)).relative_to(gallery).as_posix() for u in seen}
+    for model, dataset, layer in (("efficientnet_lite0", "photos", "_blocks.1"),
+                                  ("efficientnet_lite0", "photos", "_blocks.4"),
+                                  ("mnist_cnn", "mnist5k", "conv2"), ("mnist_cnn", "mnist5k", "fc")):
+        width = np.load(workdir / f"results/features/{model}/{dataset}/{layer}/max.npy", mmap_mode="r").shape[1]
+        assert {f"{model}/{layer}/{c}.html" for c in range(width)} <= visited, (model, layer)
+    assert "proteins/index.html" in visited
+
+
+def test_layer_tiles_sort_in_the_browser(tiny_run):
+    workdir, _ = tiny_run
+    layer = workdir / "results/gallery/efficientnet_lite0/_blocks.4/index.html"
+    maxima = np.load(workdir / "results/features/efficientnet_lite0/photos/_blocks.4/max.npy").max(axis=0)
+    with open_browser() as driver:
+        driver.get(file_url(layer))
+        order = driver.execute_script("return Array.from(document.querySelectorAll('#tiles a'))"
+                                      ".map(a => +a.dataset.channel)")
+        assert order == list(range(len(maxima)))
+        driver.execute_script("const s = document.getElementById('sort'); s.value = 'max';"
+                              "s.dispatchEvent(new Event('change'))")
+        order = driver.execute_script("return Array.from(document.querySelectorAll('#tiles a'))"
+                                      ".map(a => +a.dataset.channel)")
+        assert not page_problems(driver)
+    assert order == sorted(range(len(maxima)), key=lambda c: (-float(f"{maxima[c]:.6g}"), c))
+
+
+def test_unit_page_shows_each_stage(tiny_run):
+    workdir, _ = tiny_run
+    unit = (workdir / "results/gallery/efficientnet_lite0/_blocks.4/1.html").read_text()
+    # render (job b4 renders channels 0 and 1), top patches, DeconvNet (attribution.channels: 2), histogram
+    for needle in ("img/render.b4.0001.copy0.png", "img/patches_max.photos.0001.patches.png",
+                   "img/deconvnet.photos.0001.deconvnet.png", "maximum activation per image", "<polyline"):
+        assert needle in unit, needle
+    assert re.search(r"activation [\d.e+-]+&times; the dataset maximum", unit)
