@@ -150,7 +150,7 @@ def _model_problem(name: str, spec: Mapping[str, Any], error: Exception) -> str:
     if spec.get("weights"):
         fix = f"put the file there, or set models.{name}.weights to where it is"
     else:
-        fix = f"copy it there (the torch hub cache, $TORCH_HOME/hub/checkpoints), or set models.{name}.weights to its path"
+        fix = f"copy it there (the torch hub cache), or set models.{name}.weights to its path"
     return f"models.{name} ({spec['architecture']}): weights file {error.file!r} not found in {where}; {fix}"
 
 
