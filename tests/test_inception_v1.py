@@ -67,7 +67,7 @@ def test_input_gradient_matches_lucent_with_plain_relus(weights_file):
         x = preprocess_inceptionv1()(torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(0)))
         x.requires_grad_(True)
         acts = []
-        handle = dict(model.named_modules())["mixed4a"].register_forward_hook(lambda m, i, o: acts.append(o))
+        handle = dict(model.named_modules())["mixed4a"].register_forward_hook(lambda m, i, o, acts=acts: acts.append(o))
         try:
             model(x)
         except RuntimeError:  # the 7x7 average pool needs 224 px; mixed4a has run by then
