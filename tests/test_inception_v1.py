@@ -80,7 +80,9 @@ def test_input_gradient_matches_lucent_with_plain_relus(weights_file):
 
 
 def test_preprocess_is_lucids_input_range():
-    pre = load_model({"architecture": "inceptionv1", "weights": "random"}).preprocess
+    loaded = load_model({"architecture": "inceptionv1", "weights": "random"})
+    loaded.module.to(torch.float64).float()  # an ordinary module: .to() and friends work
+    pre = loaded.preprocess
     x = torch.rand(2, 3, 8, 8)
     mean, std = torch.tensor(pre.mean).view(1, 3, 1, 1), torch.tensor(pre.std).view(1, 3, 1, 1)
     torch.testing.assert_close((x - mean) / std, preprocess_inceptionv1()(x), rtol=0, atol=1e-4)

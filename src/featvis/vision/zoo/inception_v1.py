@@ -105,23 +105,23 @@ class InceptionV1(nn.Module):
         self._conv(f"{name}_5x5", r5, c5, 5)
         self.add_module(name, Concat())
 
-    def _apply(self, name: str, x: torch.Tensor, pad: int = 0) -> torch.Tensor:
+    def _conv_relu(self, name: str, x: torch.Tensor, pad: int = 0) -> torch.Tensor:
         """conv (after symmetric zero padding, as lucent pads) then its ReLU."""
         if pad:
             x = F.pad(x, (pad,) * 4)
         return getattr(self, name)(getattr(self, f"{name}_pre_relu_conv")(x))
 
     def _mixed(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        branch1 = self._apply(f"{name}_1x1", x)
-        branch3 = self._apply(f"{name}_3x3", self._apply(f"{name}_3x3_bottleneck", x), pad=1)
-        branch5 = self._apply(f"{name}_5x5", self._apply(f"{name}_5x5_bottleneck", x), pad=2)
-        pool = self._apply(f"{name}_pool_reduce", getattr(self, f"{name}_pool")(x))
+        branch1 = self._conv_relu(f"{name}_1x1", x)
+        branch3 = self._conv_relu(f"{name}_3x3", self._conv_relu(f"{name}_3x3_bottleneck", x), pad=1)
+        branch5 = self._conv_relu(f"{name}_5x5", self._conv_relu(f"{name}_5x5_bottleneck", x), pad=2)
+        pool = self._conv_relu(f"{name}_pool_reduce", getattr(self, f"{name}_pool")(x))
         return getattr(self, name)((branch1, branch3, branch5, pool))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv2d0(self.conv2d0_pre_relu_conv(F.pad(x, (2, 3, 2, 3))))
-        x = self._apply("conv2d1", _lrn(self.maxpool0(x)))
-        x = self.maxpool1(_lrn(self._apply("conv2d2", x, pad=1)))
+        x = self._conv_relu("conv2d1", _lrn(self.maxpool0(x)))
+        x = self.maxpool1(_lrn(self._conv_relu("conv2d2", x, pad=1)))
         for name in BLOCKS:
             if name in POOL_BEFORE:
                 x = getattr(self, POOL_BEFORE[name])(x)
