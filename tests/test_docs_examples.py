@@ -25,8 +25,8 @@ pytestmark = pytest.mark.integration
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 RUN_TO_END = {"my.yaml"}  # cheap on the generated inputs below; every other config is dry-run
-SKIP_LINES = ("--profile profiles/slurm",)
-NEEDS_WEIGHTS = {"config/paper.yaml"}  # real weights no CI machine has: without them the run must list them  # needs a cluster: .ci/slurm_smoke.sh runs it on a loopback one
+SKIP_LINES = ("--profile profiles/slurm",)  # needs a cluster: .ci/slurm_smoke.sh runs it on a loopback one
+NEEDS_WEIGHTS = {"config/paper.yaml"}  # real weights no CI machine has: without them the run must list them
 DEMO_RULES = {"data", "train_model", "features_shard", "patches_figures", "neighbors", "embed_method",
               "attribution_cam", "render_layer", "render_figure", "attention_report"}
 
