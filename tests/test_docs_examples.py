@@ -26,6 +26,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 RUN_TO_END = {"my.yaml"}  # cheap on the generated inputs below; every other config is dry-run
 SKIP_LINES = ("--profile profiles/slurm",)  # needs a cluster: .ci/slurm_smoke.sh runs it on a loopback one
+NEEDS_WEIGHTS = {"config/paper.yaml"}  # real weights no CI machine has: without them the run must list them
 DEMO_RULES = {"data", "train_model", "features_shard", "patches_figures", "neighbors", "embed_method",
               "attribution_cam", "render_layer", "render_figure", "attention_report"}
 
@@ -144,6 +145,9 @@ def test_example_runs(root, doc, index, lang, text):
         config = command[command.index("--configfile") + 1] if "--configfile" in command else None
         args = command[1:] if config in RUN_TO_END else [*command[1:], "-n"]
         done = run(root, *args)
+        if config in NEEDS_WEIGHTS and done.returncode:
+            assert "models cannot be loaded" in done.stderr and "Traceback" not in done.stderr, done.stderr[-3000:]
+            continue
         assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
         if config is None and not any("/" in arg for arg in args):  # the default's `rule all`: the full demo
             assert DEMO_RULES <= planned_rules(done), planned_rules(done)

@@ -116,16 +116,42 @@ def check_vision(config: Mapping[str, Any], cache_dir: str | os.PathLike) -> dic
     """Run every start check of the vision stages; return each model's structure (which
     the render stage's start checks use too)."""
     check_datasets(config["datasets"])
-    structures = {}
+    structures, problems = {}, []
     for name in sorted(config["models"]):  # every model, analysed or rendered: its weights must be here
         try:
             structures[name] = model_structure(name, config["models"][name], cache_dir)
         except (KeyError, FileNotFoundError, ValueError, TypeError) as error:
-            raise ConfigError(f"models.{name}: {error}") from error
+            problems.append(_model_problem(name, config["models"][name], error))
+    if problems:  # all of them at once: a user fetching weights files learns every name in one go
+        raise ConfigError(_model_problems(problems))
     for i, analysis in enumerate(config["analyses"]):
         for layer in analysis["layers"]:
             check_layer(analysis["model"], layer, structures[analysis["model"]], f"analyses[{i}].layers")
     return structures
+
+
+WEIGHTS_HINT = "nothing is downloaded; README \"Reproduce the paper figures\" says where weights files go"
+
+
+def _model_problems(problems: list[str]) -> str:
+    hint = f" ({WEIGHTS_HINT})" if any("weights file" in p for p in problems) else ""
+    if len(problems) == 1:
+        return problems[0] + hint
+    return f"{len(problems)} models cannot be loaded{hint}:\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def _model_problem(name: str, spec: Mapping[str, Any], error: Exception) -> str:
+    """One line for a model that cannot load; a missing weights file says where to put it."""
+    from featvis.vision.models import MissingWeightsError
+
+    if not isinstance(error, MissingWeightsError) or not error.file:
+        return f"models.{name}: {error}"
+    where = ", ".join(error.looked_in)
+    if spec.get("weights"):
+        fix = f"put the file there, or set models.{name}.weights to where it is"
+    else:
+        fix = f"copy it there (the torch hub cache), or set models.{name}.weights to its path"
+    return f"models.{name} ({spec['architecture']}): weights file {error.file!r} not found in {where}; {fix}"
 
 
 def layer_shapes(structure: Mapping[str, Any]) -> dict[str, Shape]:

