@@ -49,7 +49,7 @@ def stand_in_config() -> dict:
             spec["image_size"] = 64
     config["datasets"]["photos"].update(n_crops=12, crop_px=48)
     config["features"]["batch_size"] = 12
-    config["patches"].update(k=3, grid_channels=4, channel_figures=1)
+    config["patches"].update(k=3, grid_channels=4)
     config["neighbors"].update(k=2, n_queries=2)
     config["embed"]["perplexity"] = 3
     config["figures"]["dpi"] = 40
