@@ -10,4 +10,5 @@ start_job(sm.log)
 write_assets(sm.output.assets)
 datasets = {name: {"source": d["source"], "images": len(read_manifest(d["manifest"]))}
             for name, d in sm.params.datasets.items()}
-build_index(Path(sm.output.page).parent, sm.params.models, datasets, sm.params.proteins, sm.params.protein_count)
+build_index(Path(sm.output.page).parent, sm.params.models, datasets, sm.params.proteins, sm.params.protein_count,
+            [tuple(u) for u in sm.params.featured])

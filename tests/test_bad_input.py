@@ -136,3 +136,14 @@ def test_failed_job_keeps_earlier_outputs(root, image_folder):
     result = snakemake(root, write_config(path, config))
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert [p.stat().st_mtime_ns for p in kept] == stamps  # nothing recomputed
+
+
+def test_featured_gallery_unit_out_of_range(root):
+    code, out = dry_run(root, small_config(gallery={"featured": ["efficientnet_lite0/_blocks.4/4000"]}))
+    assert code != 0
+    assert "gallery.featured[0] (efficientnet_lite0/_blocks.4/4000): channel 4000 is out of range" in out
+    assert "valid: 0..39" in out and "Traceback" not in out
+    code, out = dry_run(root, small_config(gallery={"featured": ["efficientnet_lite0/_blocks.5/1"]}))
+    assert code != 0 and "layer '_blocks.5' has no gallery pages; did you mean '_blocks.4'" in out
+    code, out = dry_run(root, small_config(gallery={"featured": ["lite0/_blocks.4"]}))
+    assert code != 0 and "gallery.featured[0]: 'lite0/_blocks.4' does not match" in out

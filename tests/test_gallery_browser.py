@@ -82,7 +82,7 @@ def test_unit_page_shows_each_stage(tiny_run):
     workdir, _ = tiny_run
     unit = (workdir / "results/gallery/efficientnet_lite0/_blocks.4/1.html").read_text()
     # render (job b4 renders channels 0 and 1), top patches, DeconvNet (attribution.channels: 2), histogram
-    for needle in ("img/render.b4.0001.copy0.png", "img/patches_max.photos.0001.patches.png",
-                   "img/deconvnet.photos.0001.deconvnet.png", "maximum activation per image", "<polyline"):
+    for needle in ("img/render.b4.0001.copy0.png", "img/patches_max.photos.0001.patches.jpg",
+                   "img/deconvnet.photos.0001.deconvnet.jpg", "maximum activation per image", "<polyline"):
         assert needle in unit, needle
     assert re.search(r"activation [\d.e+-]+&times; the dataset maximum", unit)

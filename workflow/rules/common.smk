@@ -27,12 +27,14 @@ def _resolved_config():
     the file the main process wrote, so it sees exactly the same values."""
     if not workflow.is_main_process and os.path.exists(RESOLVED_CONFIG):
         return load_yaml(RESOLVED_CONFIG)
+    from featvis.gallery.checks import check_gallery
     from featvis.render.checks import check_render
     from featvis.vision.checks import check_vision, layer_shapes
 
     resolved = resolve(config, load_yaml(f"{workflow.basedir}/workflow/schemas/config.schema.yaml"))
     structures = check_vision(resolved, MODEL_CACHE)
     check_render(resolved, structures)
+    check_gallery(resolved, structures)
     choose_views(resolved, lambda model: layer_shapes(structures[model]))
     text = yaml.safe_dump(resolved, sort_keys=False)
     written = Path(RESOLVED_CONFIG)

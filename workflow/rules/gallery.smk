@@ -7,11 +7,12 @@
 GALLERY = f"{RESULTS}/gallery"
 
 
+from featvis.gallery.checks import featured_units, gallery_layers as _gallery_layers
+
+
 def gallery_layers(model):
     """Layers that get pages: every analysis layer of the model, then render-job layers."""
-    layers = [l for a in analyses() if a["model"] == model for l in a["layers"]]
-    layers += [j["layer"] for j in config["render"]["jobs"].values() if j["model"] == model and not j.get("objectives")]
-    return list(dict.fromkeys(layers))
+    return _gallery_layers(config, model)
 
 
 def _stage_targets():
@@ -112,6 +113,7 @@ rule gallery_index:
     input:
         manifests=lambda wc: [manifest_path(d) for d in config["datasets"]],
         proteins=lambda wc: [f"{GALLERY}/proteins"] if gallery_proteins() else [],
+        featured=lambda wc: sorted({f"{GALLERY}/{m}/{l}" for m, l, _ in featured_units(config)}),
     output:
         page=f"{GALLERY}/index.html",
         assets=directory(f"{GALLERY}/assets"),
@@ -121,6 +123,7 @@ rule gallery_index:
                              for d, spec in config["datasets"].items()},
         proteins=lambda wc: "proteins/index.html" if gallery_proteins() else None,
         protein_count=lambda wc: len(_attention_entries()),
+        featured=lambda wc: featured_units(config),
     log:
         "logs/gallery/index.log",
     script:
@@ -128,6 +131,8 @@ rule gallery_index:
 
 
 def gallery_targets():
+    if not config["gallery"]["enabled"]:
+        return []
     out = [f"{GALLERY}/index.html", f"{GALLERY}/assets"]
     out += [f"{GALLERY}/proteins"] if gallery_proteins() else []
     for model in config["models"]:

@@ -67,16 +67,25 @@ def _layer_table(path: str, linked: set[str]) -> str:
 
 
 def build_index(out: str | os.PathLike, models: Mapping[str, Sequence[str]], datasets: Mapping[str, Mapping],
-                proteins: str | None = None, protein_count: int = 0) -> None:
-    """``out/index.html``: models (with their analysed layers), datasets, and the protein reports."""
+                proteins: str | None = None, protein_count: int = 0,
+                featured: Sequence[tuple[str, str, int]] = ()) -> None:
+    """``out/index.html``: featured units, models (with their layers), datasets, the protein reports."""
     out = Path(out)
+    tiles = []
+    for model, layer, c in featured:
+        base = f"{esc(model)}/{esc(layer)}"
+        thumb = out / model / layer / "thumbs" / f"{c:04d}.jpg"
+        image = (f'<img src="{base}/thumbs/{c:04d}.jpg" alt="unit {c}" width="80" height="80">' if thumb.exists()
+                 else '<span class="blank">no picture</span>')
+        tiles.append(f'<a class="tile" href="{base}/{c}.html">{image}{esc(model)} {esc(layer)} {c}</a>')
     cards = "".join(
         f'<li><a href="{esc(m)}/index.html"><strong>{esc(m)}</strong></a><br>'
         + ", ".join(f'<a href="{esc(m)}/{esc(layer)}/index.html">{esc(layer)}</a>' for layer in layers)
         + "</li>"
         for m, layers in models.items()
     )
-    body = section("Models", f'<ul class="cards">{cards}</ul>' if models else note("No vision models in this run."))
+    body = section("Featured units", f'<div class="tiles">{"".join(tiles)}</div>') if tiles else ""
+    body += section("Models", f'<ul class="cards">{cards}</ul>' if models else note("No vision models in this run."))
     if datasets:
         rows = [(name, d.get("images", "?"), d.get("source", "")) for name, d in datasets.items()]
         body += section("Datasets", table(["dataset", "images", "source"], rows))
