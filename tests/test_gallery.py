@@ -54,6 +54,7 @@ def test_layer_pages(results, tmp_path):
     assert [r for _, _, r in tiles] == ["n/a", "1.7", "n/a", "n/a", "n/a"]
     # the render is channel 1's thumbnail; channel 4 has no picture at all, and says so
     assert (out / "thumbs/0001.jpg").exists() and not (out / "thumbs/0004.jpg").exists()
+    assert (out / "thumbs/0000.jpg").exists()  # no render: the tile shows the unit's best patch
     unit4 = (out / "4.html").read_text()
     assert "No top patches for this unit" in unit4 and "Not rendered" in unit4
     assert 'rel="next"' not in unit4 and 'href="3.html" rel="prev"' in unit4
