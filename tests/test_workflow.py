@@ -66,9 +66,12 @@ def test_adding_an_embedding_method_makes_only_its_outputs(run, tmp_path):
     changed["embed"]["methods"] = ["pca", "tsne", "umap"]
     result = snakemake(workdir, write_config(tmp_path / "umap.yaml", changed), "-n")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert planned_rules(result) == {"embed_method", "embed_figures", "all"}
+    assert planned_rules(result) == {"embed_method", "embed_figures", "gallery_layer", "all"}
     methods = re.findall(r"method=(\w+)", result.stdout + result.stderr)
     assert methods and set(methods) == {"umap"}
+    # the gallery rebuilds only the pages of the layers whose figures changed
+    pages = set(re.findall(r"output: results/gallery/(\S+/\S+)\n", result.stdout + result.stderr))
+    assert pages == {"efficientnet_lite0/_blocks.4", "mnist_cnn/conv2"}, pages
 
 
 def test_resolved_config_is_written_next_to_the_results(run):
