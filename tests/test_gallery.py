@@ -88,3 +88,16 @@ def test_histogram_counts_and_marker():
     assert len(heights) == 2 and heights[0] == pytest.approx(3 * heights[1])  # 3 images vs 1
     assert 'class="marker"' in svg and "render" in svg
     assert trace([]) == "" and trace([1, 2, 3]).count(",") == 3
+
+
+def test_a_rendered_only_layer_has_pages_for_its_rendered_units(tmp_path):
+    root = tmp_path / "results"
+    render = units_dir(root, "m", "mixed4a", "render", "job")
+    for c in (97, 476):
+        write_unit_image(render, c, "copy0", np.full((8, 8, 3), 0.5), {"objective": [1.0]})
+    out = tmp_path / "gallery/m/mixed4a"
+    assert build_layer(out, root, "m", "mixed4a", {}, []) == 2
+    assert sorted(p.name for p in out.glob("*.html")) == ["476.html", "97.html", "index.html"]
+    page = (out / "97.html").read_text()
+    assert 'href="476.html" rel="next"' in page and 'rel="prev"' not in page
+    assert "This layer was not analysed on a dataset" in page

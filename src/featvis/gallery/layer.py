@@ -45,7 +45,7 @@ class Picture:
 class LayerData:
     model: str
     layer: str
-    width: int
+    channels: list[int]  # units with a page, ascending
     maxima: dict[str, np.ndarray]  # dataset -> (N images, C) per-image channel maxima
     pictures: dict[int, list[Picture]] = field(default_factory=dict)
 
@@ -68,12 +68,13 @@ def find_pictures(results: str | os.PathLike, model: str, layer: str) -> dict[in
 
 
 def load_layer(results: str | os.PathLike, model: str, layer: str, maxima_files: Mapping[str, str]) -> LayerData:
-    """The layer's pictures and per-dataset maxima; its width from the maxima (every analysed
-    channel gets a page), else from the highest channel that has a picture."""
+    """The layer's pictures and per-dataset maxima. An analysed layer gives every channel a page
+    (its width read from the maxima); a layer that was only rendered, its rendered channels."""
     maxima = {name: np.load(path, mmap_mode="r") for name, path in sorted(maxima_files.items())}
     pictures = find_pictures(results, model, layer)
-    widths = [m.shape[1] for m in maxima.values()] + [max(pictures) + 1 if pictures else 0]
-    return LayerData(model, layer, max(widths), maxima, pictures)
+    width = max((m.shape[1] for m in maxima.values()), default=0)
+    channels = sorted(set(range(width)) | set(pictures))
+    return LayerData(model, layer, channels, maxima, pictures)
 
 
 def render_ratio(pictures: Sequence[Picture]) -> float | None:
@@ -123,7 +124,7 @@ def build_layer(out: str | os.PathLike, results: str | os.PathLike, model: str, 
             _copy(p.path, out / "img" / p.copy_name)
     dataset_max = {name: np.asarray(m.max(axis=0), dtype=np.float64) for name, m in data.maxima.items()}
     tiles = []
-    for c in range(data.width):
+    for c in data.channels:
         pictures = data.pictures.get(c, [])
         thumb = _thumbnail(pictures)
         if thumb is not None:
@@ -137,7 +138,7 @@ def build_layer(out: str | os.PathLike, results: str | os.PathLike, model: str, 
         _copy(Path(path), out / "figures" / name)
         figure_html.append(figure(f"figures/{name}", esc(name.removesuffix(".png").replace(".", " · "))))
     write_text(out / "index.html", _layer_page(data, tiles, figure_html, description))
-    return data.width
+    return len(data.channels)
 
 
 def _figure_name(path: Path, results: str | os.PathLike) -> str:
@@ -163,7 +164,7 @@ def _layer_page(data: LayerData, tiles: list[str], figure_html: list[str], descr
               '<option value="ratio">render / dataset maximum (largest first)</option>'
               '</select></label></p>')
     body = (f"<p>{esc(description)}</p>" if description else "") + section(
-        f"{data.width} units", sorter + f'<div class="tiles" id="tiles">{"".join(tiles)}</div>', "units")
+        f"{len(data.channels)} units", sorter + f'<div class="tiles" id="tiles">{"".join(tiles)}</div>', "units")
     if figure_html:
         body += section("Layer figures", "\n".join(figure_html), "figures")
     crumbs = [("index", "../../index.html"), (data.model, "../index.html"), (data.layer, None)]
@@ -171,12 +172,13 @@ def _layer_page(data: LayerData, tiles: list[str], figure_html: list[str], descr
 
 
 def _unit_page(data: LayerData, c: int, pictures: Sequence[Picture], dataset_max: Mapping[str, np.ndarray]) -> str:
+    at = data.channels.index(c)
     pager = ['<p class="pager">']
-    if c > 0:
-        pager.append(f'<a href="{c - 1}.html" rel="prev">&larr; unit {c - 1}</a>')
-    pager.append(f'<a href="index.html" rel="up">all {data.width} units of {esc(data.layer)}</a>')
-    if c + 1 < data.width:
-        pager.append(f'<a href="{c + 1}.html" rel="next">unit {c + 1} &rarr;</a>')
+    if at > 0:
+        pager.append(f'<a href="{data.channels[at - 1]}.html" rel="prev">&larr; unit {data.channels[at - 1]}</a>')
+    pager.append(f'<a href="index.html" rel="up">all {len(data.channels)} units of {esc(data.layer)}</a>')
+    if at + 1 < len(data.channels):
+        pager.append(f'<a href="{data.channels[at + 1]}.html" rel="next">unit {data.channels[at + 1]} &rarr;</a>')
     body = "".join(pager) + "</p>"
     body += _render_section(pictures, dataset_max, c)
     body += _dataset_sections(data, pictures, dataset_max, c)
