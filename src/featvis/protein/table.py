@@ -18,6 +18,7 @@ from featvis.protein.sequences import (
     Domain,
     SequenceError,
     Variant,
+    is_inline_sequence,
     load_sequence,
     parse_domains,
     parse_variants,
@@ -74,7 +75,7 @@ def read_table(path: str | os.PathLike, base: str | os.PathLike = ".") -> list[P
             pdb, chain = _split_pdb(row.get("pdb") or "")
         except SequenceError as err:
             raise SequenceError(f"{path} row {number} ({ident}): {err}") from None
-        fasta = (row["sequence"] or "").strip() if (Path(base) / (row["sequence"] or "").strip()).is_file() else None
+        fasta = None if is_inline_sequence(row["sequence"] or "", base) else (row["sequence"] or "").strip()
         entries.append(ProteinEntry(ident, sequence, tuple(variants), tuple(domains), pdb, chain, fasta))
     if not entries:
         raise SequenceError(f"{path} has no proteins")
