@@ -32,7 +32,7 @@ def test_table_rows_are_parsed(table, sequence):
         ("x\tACDEF\tD2A\t\t", "row 2 \\(x\\).*has C \\(Cys\\) at position 2"),
         ("x\tACDEF\tC20A\t\t", "position 20 is out of range"),
         ("x y\tACDEF\tC2A\t\t", "id 'x y'"),
-        ("x\tACDEF\tC2A\tmodel.cif\t", "pdb column"),
+        ("x\tACDEF\tC2A\tmodel.xyz\t", "pdb column"),
     ],
 )
 def test_bad_rows_name_the_row(tmp_path, row, message):

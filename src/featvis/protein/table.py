@@ -1,9 +1,11 @@
 """The protein table (``config/variants.tsv``): one row per protein.
 
 Columns: ``id``, ``sequence`` (letters or a FASTA path), ``variants`` (``R175H`` or
-``p.Arg175His``, separated by ';'), optional ``pdb`` (``path`` or ``path:chain``) and
-optional ``domains`` (``name:start-end`` separated by ';'). Lines starting with '#' are
-comments. Relative paths are read from the working directory (the repository root).
+``p.Arg175His``, separated by ';'), optional ``pdb`` (a PDB or mmCIF path, ``path`` or
+``path:chain``), optional ``domains`` (``name:start-end`` separated by ';') and optional
+``dms`` (a deep mutational scanning CSV in the ProteinGym layout, :mod:`featvis.protein.dms`).
+Lines starting with '#' are comments. Relative paths are read from the working directory
+(the repository root).
 """
 
 from __future__ import annotations
@@ -36,19 +38,20 @@ class ProteinEntry:
     pdb: str | None
     chain: str | None
     fasta: str | None = None
+    dms: str | None = None
 
     def files(self) -> list[str]:
-        """Input files this row names (FASTA, PDB), for workflow dependencies."""
-        return [f for f in (self.fasta, self.pdb) if f]
+        """Input files this row names (FASTA, structure, assay), for workflow dependencies."""
+        return [f for f in (self.fasta, self.pdb, self.dms) if f]
 
 
 def _split_pdb(value: str) -> tuple[str | None, str | None]:
     value = (value or "").strip()
     if not value:
         return None, None
-    match = re.match(r"^(.*\.(?:pdb|ent))(?::(\w))?$", value, flags=re.IGNORECASE)
+    match = re.match(r"^(.*\.(?:pdb|ent|cif|mmcif)(?:\.gz)?)(?::(\w+))?$", value, flags=re.IGNORECASE)
     if not match:
-        raise SequenceError(f"pdb column {value!r}: give a .pdb path, optionally with ':CHAIN'")
+        raise SequenceError(f"pdb column {value!r}: give a .pdb or .cif path, optionally with ':CHAIN'")
     return match.group(1), match.group(2)
 
 
@@ -61,7 +64,7 @@ def read_table(path: str | os.PathLike, base: str | os.PathLike = ".") -> list[P
     reader = csv.DictReader(lines, delimiter="\t")
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
-        raise SequenceError(f"{path} lacks column(s) {missing}; columns are id, sequence, variants, pdb, domains")
+        raise SequenceError(f"{path} lacks column(s) {missing}; columns are id, sequence, variants, pdb, domains, dms")
     entries, seen = [], set()
     for number, row in enumerate(reader, start=2):
         ident = (row["id"] or "").strip()
@@ -76,7 +79,8 @@ def read_table(path: str | os.PathLike, base: str | os.PathLike = ".") -> list[P
         except SequenceError as err:
             raise SequenceError(f"{path} row {number} ({ident}): {err}") from None
         fasta = None if is_inline_sequence(row["sequence"] or "", base) else (row["sequence"] or "").strip()
-        entries.append(ProteinEntry(ident, sequence, tuple(variants), tuple(domains), pdb, chain, fasta))
+        dms = (row.get("dms") or "").strip() or None
+        entries.append(ProteinEntry(ident, sequence, tuple(variants), tuple(domains), pdb, chain, fasta, dms))
     if not entries:
         raise SequenceError(f"{path} has no proteins")
     return entries
