@@ -34,7 +34,7 @@ class Residue:
     icode: str
     name: str  # three-letter, as in the file
     ca: tuple[float, float, float] | None
-    cb: tuple[float, float, float] | None = None  # C-beta; C-alpha for glycine
+    cb: tuple[float, float, float] | None = None  # C-beta; C-alpha for glycine and C-alpha-only models
 
     @property
     def letter(self) -> str:
@@ -75,7 +75,7 @@ def read_residues(path: str | os.PathLike, chain: str | None = None) -> list[Res
     for candidate in chosen:
         residues = [
             Residue(candidate.name, r.seqid.num, r.seqid.icode.strip(), r.name, _xyz(r, "CA"),
-                    _xyz(r, "CA" if r.name == "GLY" else "CB"))
+                    _xyz(r, "CB") or _xyz(r, "CA"))
             for r in candidate
             if r.name.upper() in _UPPER_THREE
         ]  # fmt: skip
