@@ -96,3 +96,20 @@ def test_every_pair_map_draws(tiny_esm, sequence, tmp_path):
         fig = figures.pair_maps(getattr(wild, pair_map), getattr(mutant, pair_map), variant, "t", "w")
         save_figure(fig, tmp_path / f"{pair_map}.png", dpi=40)
         assert (tmp_path / f"{pair_map}.png").stat().st_size > 1000
+
+
+def test_index_table_uses_reader_words_and_prunes_stale_folders(tmp_path):
+    import pandas as pd
+
+    from featvis.protein.summary_table import prune_stale, write_index
+
+    table = pd.DataFrame({"protein": ["x"], "variant": ["K2A"], "wild_type": ["K"], "masked_marginal": [-1.0]})
+    write_index(table, tmp_path / "s.tsv", tmp_path / "index.html", {"x": "x/report/index.html"})
+    page = (tmp_path / "index.html").read_text()
+    assert "variant effect score (masked)" in page and "wild-type residue" in page
+    assert "masked_marginal" not in page and "wild_type" not in page
+    assert "masked_marginal" in (tmp_path / "s.tsv").read_text()  # machine names stay in the TSV
+    for name in ("x", "old"):
+        (tmp_path / name / "report").mkdir(parents=True)
+    assert prune_stale(tmp_path, ["x"]) == ["old"]
+    assert (tmp_path / "x").is_dir() and not (tmp_path / "old").exists()

@@ -16,6 +16,7 @@ import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
 
 from featvis.core.figures import save_figure
+from featvis.protein.page import model_warning
 
 A4 = (8.27, 11.69)
 
@@ -73,12 +74,15 @@ def variant_page(
         fig,
         0.915,
         f"Variant effect score {summary.score:+.2f} ({summary.scan_method} scan): the model finds the variant "
-        f"residue {direction} plausible than the wild type. It is at the {summary.percentile:.0f}th percentile "
-        f"of all single substitutions of this protein ({summary.percentile:.0f}% of them score the same or lower, "
-        "that is, look at least as damaging to the model).",
+        f"residue {direction} plausible than the wild type. Among all single substitutions of this protein it "
+        f"is at percentile {summary.percentile:.0f}: {summary.percentile:.0f}% of them score the same or lower, "
+        "that is, look at least as damaging to the model.",
         size=10.5,
         width=92,
     )
+    warning = model_warning(summary.model)
+    if warning:
+        y = _paragraph(fig, y, "Read this first: " + warning, size=10.5, width=92, color="#b35806", weight="bold")
     y = _picture(fig, neighbourhood, y - 0.01, 0.27)
     if snapshot is not None:
         y = _picture(fig, snapshot, y, 0.3)
