@@ -125,6 +125,7 @@ def test_contact_precision_known_answer():
     check = contact_precision(pair_map, coords, top=1)
     near = sum(np.linalg.norm(coords[i] - coords[j]) < 8 for i in range(length) for j in range(i + 24, length))
     assert check.precision == 1.0 and check.top == 1 and check.contacts == near >= 1
+    assert check.pairs == sum(range(1, length - 24 + 1))
     pair_map[5, 35], pair_map[0, 30] = 0.0, 1.0  # ... now a non-contact first
     assert contact_precision(pair_map, coords, top=1).precision == 0.0
     assert contact_precision(pair_map, coords).top == length

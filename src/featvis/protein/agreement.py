@@ -60,6 +60,7 @@ class ContactCheck:
     precision: float  # fraction of the top pairs that are contacts in the structure
     top: int  # pairs evaluated (L, or fewer when the structure covers less)
     contacts: int  # long-range contacts in the structure
+    pairs: int  # long-range pairs with both residues in the structure
     separation: int
     cutoff: float
 
@@ -83,4 +84,4 @@ def contact_precision(
     dist = np.linalg.norm(beta[i] - beta[j], axis=1)
     order = np.argsort(-pair_map[i, j], kind="stable")[: min(top or length, len(i))]
     hits = dist[order] < cutoff
-    return ContactCheck(float(hits.mean()), len(order), int((dist < cutoff).sum()), separation, cutoff)
+    return ContactCheck(float(hits.mean()), len(order), int((dist < cutoff).sum()), len(i), separation, cutoff)

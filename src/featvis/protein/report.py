@@ -266,8 +266,9 @@ def _contact_part(entry, wild, structure, params) -> str:
         f"<p><b>Check of the model on this protein's structure.</b> Of the {check.top} residue pairs at least "
         f"{check.separation} positions apart that the model's pair map ({html.escape(MAP_WORDS[name])}) ranks "
         f"highest, {100 * check.precision:.0f}% are contacts in the structure (C-beta within {check.cutoff:g} "
-        f"angstroms; the structure has {check.contacts} such contacts). This tests the model on this one protein; "
-        "it says nothing about any variant.</p>"
+        f"angstroms; the structure has {check.contacts} such contacts among {check.pairs} pairs, so picking pairs "
+        f"at random would score about {100 * check.contacts / check.pairs:.0f}%). This tests the model on this one "
+        "protein; it says nothing about any variant.</p>"
     )
 
 
