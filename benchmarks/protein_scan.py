@@ -53,7 +53,7 @@ def main() -> None:
         wild = timed(lambda sequence=sequence: summarize(lm, sequence))
         for batch in args.batch:
             masked = timed(lambda sequence=sequence, batch=batch: masked_scan_log_probs(lm, sequence, batch_size=batch))
-            rows.append((length, tiles, batch, masked, wild))
+            rows.append((length, tiles, batch, masked, wild, os.getloadavg()[1]))
             print(f"{length} residues, {tiles} window(s), batch {batch}: masked {masked:.1f} s, wildtype {wild:.1f} s",
                   flush=True)
     lines = [
@@ -68,10 +68,12 @@ def main() -> None:
         "`wildtype` is the unmasked pass of the importance stage (importance, pair maps and the wild-type "
         "log-probabilities together), so it is an upper bound for `scan: wildtype`.",
         "",
-        "| residues | windows | batch | masked scan (s) | per residue (ms) | wildtype pass (s) |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| residues | windows | batch | masked scan (s) | per residue (ms) | wildtype pass (s) | load (5 min) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    lines += [f"| {n} | {t} | {b} | {m:.1f} | {1000 * m / n:.0f} | {w:.2f} |" for n, t, b, m, w in rows]
+    lines += [f"| {n} | {t} | {b} | {m:.1f} | {1000 * m / n:.0f} | {w:.2f} | {a:.1f} |" for n, t, b, m, w, a in rows]
+    lines += ["", "Load: the machine's 5-minute load average when each scan finished (2 cores; above 2, other "
+              "processes were competing and the times are longer than on an idle machine)."]
     Path(args.out).write_text("\n".join(lines) + "\n")
 
 

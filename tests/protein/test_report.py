@@ -113,3 +113,14 @@ def test_index_table_uses_reader_words_and_prunes_stale_folders(tmp_path):
         (tmp_path / name / "report").mkdir(parents=True)
     assert prune_stale(tmp_path, ["x"]) == ["old"]
     assert (tmp_path / "x").is_dir() and not (tmp_path / "old").exists()
+
+
+def test_a_prominent_note_for_models_that_should_not_be_trusted_here():
+    from featvis.protein.page import model_warning, page
+
+    assert "antibody sequences only" in model_warning("antiberty")
+    assert "randomly initialised" in model_warning("random:esm2_t6_8M_UR50D")
+    assert model_warning("esm2_t33_650M_UR50D") == ""
+    html = page("t", "", [("a", "A", "<p>x</p>")], "antiberty")
+    assert '<p class="warning">' in html and html.index("warning") < html.index('<nav class="toc">')
+    assert '<a href="#glossary">' in html and 'href="report.css"' in html

@@ -99,18 +99,20 @@ def compute_protein(lm: ProteinLM, entry: ProteinEntry, params: AttentionParams)
             f"pair_map 'contacts' needs a model with a contact predictor; {lm.name} has none "
             "(ESM-2 needs its -contact-regression.pt file beside the checkpoint)"
         )
+    check_scan_budget(entry.id, len(entry.sequence), params.scan, params.scan_budget)
     tiling = {"window": params.tile_window, "overlap": params.tile_overlap}
     wild = summarize(lm, entry.sequence, **tiling)
     arrays = _pack("wildtype", wild)
     variants = list(entry.variants)
-    check_scan_budget(entry.id, len(entry.sequence), params.scan, params.scan_budget)
     if params.scan == "masked":  # the masked scan also gives the variants' masked scores and the logos
         log_probs = masked_scan_log_probs(lm, entry.sequence, batch_size=params.scan_batch, **tiling)
-        masked = [variant_score(log_ratios(log_probs, entry.sequence), v) for v in variants]
     else:
         log_probs = wild.log_probs
-        masked = masked_marginal(lm, entry.sequence, variants)
     scan = arrays["scan"] = log_ratios(log_probs, entry.sequence)
+    if params.scan == "masked":
+        masked = [variant_score(scan, v) for v in variants]
+    else:
+        masked = masked_marginal(lm, entry.sequence, variants)
     marginal = wildtype_marginal(wild.log_probs, entry.sequence, variants)
     rows = []
     for variant, mm, wm in zip(variants, masked, marginal, strict=True):
