@@ -75,3 +75,6 @@ def test_reports_are_byte_identical_across_renders(tiny_esm, report, tmp_path):
     render_protein(entry, arrays, scores, params, tmp_path / "again", "random:esm2_t6_8M_UR50D", "note")
     for name in ("D25N.pdf", "D25N_structure.html", "index.html", "structure_D25N.pdb", "D25N_snapshot.png"):
         assert (tmp_path / "again" / name).read_bytes() == (report / name).read_bytes(), name
+    pdf = (report / "D25N.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") == 1
+    assert b"/CreationDate" not in pdf  # fixed metadata: a clinic file does not change on a rerun
