@@ -32,7 +32,7 @@ def test_table_rows_are_parsed(table, sequence):
         ("x\tACDEF\tD2A\t\t", "row 2 \\(x\\).*has C \\(Cys\\) at position 2"),
         ("x\tACDEF\tC20A\t\t", "position 20 is out of range"),
         ("x y\tACDEF\tC2A\t\t", "id 'x y'"),
-        ("x\tACDEF\tC2A\tmodel.cif\t", "pdb column"),
+        ("x\tACDEF\tC2A\tmodel.xyz\t", "pdb column"),
     ],
 )
 def test_bad_rows_name_the_row(tmp_path, row, message):
@@ -96,3 +96,31 @@ def test_every_pair_map_draws(tiny_esm, sequence, tmp_path):
         fig = figures.pair_maps(getattr(wild, pair_map), getattr(mutant, pair_map), variant, "t", "w")
         save_figure(fig, tmp_path / f"{pair_map}.png", dpi=40)
         assert (tmp_path / f"{pair_map}.png").stat().st_size > 1000
+
+
+def test_index_table_uses_reader_words_and_prunes_stale_folders(tmp_path):
+    import pandas as pd
+
+    from featvis.protein.summary_table import prune_stale, write_index
+
+    table = pd.DataFrame({"protein": ["x"], "variant": ["K2A"], "wild_type": ["K"], "masked_marginal": [-1.0]})
+    write_index(table, tmp_path / "s.tsv", tmp_path / "index.html", {"x": "x/report/index.html"})
+    page = (tmp_path / "index.html").read_text()
+    assert "variant effect score (masked)" in page and "wild-type residue" in page
+    assert "masked_marginal" not in page and "wild_type" not in page
+    assert "masked_marginal" in (tmp_path / "s.tsv").read_text()  # machine names stay in the TSV
+    for name in ("x", "old"):
+        (tmp_path / name / "report").mkdir(parents=True)
+    assert prune_stale(tmp_path, ["x"]) == ["old"]
+    assert (tmp_path / "x").is_dir() and not (tmp_path / "old").exists()
+
+
+def test_a_prominent_note_for_models_that_should_not_be_trusted_here():
+    from featvis.protein.page import model_warning, page
+
+    assert "antibody sequences only" in model_warning("antiberty")
+    assert "randomly initialised" in model_warning("random:esm2_t6_8M_UR50D")
+    assert model_warning("esm2_t33_650M_UR50D") == ""
+    html = page("t", "", [("a", "A", "<p>x</p>")], "antiberty")
+    assert '<p class="warning">' in html and html.index("warning") < html.index('<nav class="toc">')
+    assert '<a href="#glossary">' in html and 'href="report.css"' in html

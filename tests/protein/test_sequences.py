@@ -66,3 +66,20 @@ def test_domains():
     assert [(d.name, d.start, d.end) for d in domains] == [("FR1", 1, 3), ("CDR1", 4, 6)]
     with pytest.raises(SequenceError, match="within 1-10"):
         parse_domains("CDR3:8-12", 10)
+
+
+def test_long_inline_sequences_are_not_file_names(tmp_path):
+    """A 1,200-residue inline sequence used to crash with 'File name too long'."""
+    from featvis.protein.table import read_table
+
+    long = ("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ" * 40)[:1200]
+    assert load_sequence(long, base=tmp_path) == long
+    table = tmp_path / "t.tsv"
+    table.write_text(f"id\tsequence\tvariants\nbig\t{long}\tK2A\n")
+    (entry,) = read_table(table, base=tmp_path)
+    assert len(entry.sequence) == 1200 and entry.fasta is None and entry.files() == []
+
+
+def test_a_fasta_file_named_with_letters_only_is_read(tmp_path):
+    (tmp_path / "myprotein").write_text(">p\nACDE\n")
+    assert load_sequence("myprotein", base=tmp_path) == "ACDE"

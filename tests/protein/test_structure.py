@@ -1,9 +1,9 @@
-import json
-import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from featvis.protein.agreement import contact_precision
 from featvis.protein.structure import (
     StructureError,
     align,
@@ -13,7 +13,6 @@ from featvis.protein.structure import (
     write_bfactors,
     write_ca_pdb,
 )
-from featvis.protein.viewer import viewer_html
 
 SEQ = "MKTAYIAKQRQISFVKSHFSRQ"
 
@@ -38,21 +37,35 @@ def test_missing_residues_are_aligned_around(tmp_path):
     path = tmp_path / "gap.pdb"
     kept = [i for i in range(len(SEQ)) if i not in (5, 6, 7)]
     write_ca_pdb(path, "".join(SEQ[i] for i in kept), ideal_helix(len(kept)))
-    assert match_residues(read_residues(path), SEQ) == kept
+    alignment = match_residues(read_residues(path), SEQ)
+    assert alignment.mapping == kept and alignment.identity == 1.0
+    assert (alignment.first, alignment.last) == (1, len(SEQ))
 
 
-def test_mismatching_structure_reports_where(tmp_path):
+def test_one_changed_residue_is_reported_above_the_threshold(tmp_path):
     path = tmp_path / "mut.pdb"
     write_ca_pdb(path, SEQ[:4] + "W" + SEQ[5:], ideal_helix(len(SEQ)))
-    with pytest.raises(StructureError, match=r"A:TRP5 vs sequence position 5 TYR \(Y\)"):
-        match_residues(read_residues(path), SEQ)
+    alignment = match_residues(read_residues(path), SEQ, min_identity=0.9)
+    assert alignment.identity == pytest.approx(21 / 22)
+    assert "A:TRP5 vs sequence position 5 TYR (Y)" in alignment.describe(read_residues(path))
 
 
-def test_extra_structure_residue_is_reported(tmp_path):
+def test_a_structure_of_another_protein_stops_with_identity_and_range(tmp_path):
+    path = tmp_path / "other.pdb"
+    other = "GGGGGWWWWWPPPPPHHHHHCC"
+    write_ca_pdb(path, other, ideal_helix(len(other)))
+    with pytest.raises(StructureError, match=r"positions 1-22, identity 4\.5%.*at least 90%.*min_identity"):
+        match_residues(read_residues(path), SEQ, min_identity=0.9, source="structure other.pdb")
+
+
+def test_extra_structure_residues_lower_identity(tmp_path):
     path = tmp_path / "extra.pdb"
     write_ca_pdb(path, SEQ + "WWW", ideal_helix(len(SEQ) + 3))
-    with pytest.raises(StructureError, match="no counterpart in the sequence"):
-        match_residues(read_residues(path), SEQ)
+    alignment = match_residues(read_residues(path), SEQ, min_identity=0.8)
+    assert alignment.mapping[-3:] == [None, None, None]
+    assert "no counterpart in the sequence" in alignment.describe(read_residues(path))
+    with pytest.raises(StructureError):
+        match_residues(read_residues(path), SEQ, min_identity=0.9)
 
 
 def test_alignment_is_optimal_on_a_known_case():
@@ -61,37 +74,61 @@ def test_alignment_is_optimal_on_a_known_case():
 
 def test_bfactors_written_per_residue(helix_pdb, tmp_path):
     residues = read_residues(helix_pdb)
-    mapping = match_residues(residues, SEQ)
+    mapping = match_residues(residues, SEQ).mapping
     values = np.arange(len(SEQ)) * 0.5
     out = tmp_path / "scored.pdb"
     write_bfactors(helix_pdb, out, residues, mapping, values)
     lines = [line for line in out.read_text().splitlines() if line.startswith("ATOM")]
     assert [float(line[60:66]) for line in lines] == pytest.approx(values.tolist())
-    assert [line[:60] for line in lines] == [
-        line[:60] for line in helix_pdb.read_text().splitlines() if line.startswith("ATOM")
-    ]
+    coords = [[float(line[k : k + 8]) for k in (30, 38, 46)] for line in lines]
+    np.testing.assert_allclose(coords, ideal_helix(len(SEQ)), atol=1e-3)
 
 
-def test_missing_pdb_file(tmp_path):
+def test_missing_structure_file(tmp_path):
     with pytest.raises(StructureError, match="not found"):
         read_residues(tmp_path / "none.pdb")
 
 
-def test_viewer_is_self_contained(helix_pdb):
-    residues = read_residues(helix_pdb)
-    mapping = match_residues(residues, SEQ)
-    values = np.linspace(0, 2, len(SEQ))
-    page = viewer_html(
-        residues=residues,
-        mapping=mapping,
-        tracks={"wild type": (values, False, "n")},
-        variant_index=4,
-        variant_label="Y5A",
-        title="t",
-        reading="r",
-    )
-    assert not re.search(r"<script[^>]+src=", page)
-    assert "http://" not in page and "https://" not in page
-    data = json.loads(re.search(r"const DATA = (\{.*?\});\n", page).group(1))
-    assert data["variant"] == 4 and len(data["residues"]) == len(SEQ)
-    assert data["tracks"]["wild type"]["values"][-1] == pytest.approx(2.0)
+# ---------------------------------------------------------------- real entries (Debian pymol-data)
+
+HIV = Path("/usr/share/pymol/data/tut/1hpv.pdb")
+
+
+def test_real_pdb_chains_and_a_missing_chain():
+    assert HIV.is_file(), "apt-get install -y pymol-data"
+    a, b = read_residues(HIV, "A"), read_residues(HIV, "B")
+    assert len(a) == len(b) == 99 and a[0].label == "A:PRO1" and b[0].chain == "B"
+    assert "".join(r.letter for r in a).startswith("PQITLWQRPL")  # HIV-1 protease
+    assert all(r.cb is not None for r in a)
+    with pytest.raises(StructureError, match="no chain 'C'; its chains are 'A', 'B'"):
+        read_residues(HIV, "C")
+
+
+def test_mmcif_reads_like_the_pdb(tmp_path):
+    """An mmCIF file (the AlphaFold format) of the same entry gives the same residues."""
+    import gemmi
+
+    structure = gemmi.read_pdb(str(HIV), max_line_length=72)
+    structure.setup_entities()
+    cif = tmp_path / "1hpv.cif"
+    structure.make_mmcif_document().write_file(str(cif))
+    assert read_residues(cif, "A") == read_residues(HIV, "A")
+
+
+def test_contact_precision_known_answer():
+    """An ideal helix: no C-beta pairs 24 apart are within 8 A, while a folded pair is."""
+    length = 40
+    coords = ideal_helix(length)
+    coords[35] = coords[5] + [0, 0, 4.0]  # fold residue 36 back onto residue 6
+    pair_map = np.zeros((length, length))
+    pair_map[5, 35] = 1.0  # the model ranks the real contact first
+    check = contact_precision(pair_map, coords, top=1)
+    near = sum(np.linalg.norm(coords[i] - coords[j]) < 8 for i in range(length) for j in range(i + 24, length))
+    assert check.precision == 1.0 and check.top == 1 and check.contacts == near >= 1
+    assert check.pairs == sum(range(1, length - 24 + 1))
+    pair_map[5, 35], pair_map[0, 30] = 0.0, 1.0  # ... now a non-contact first
+    assert contact_precision(pair_map, coords, top=1).precision == 0.0
+    assert contact_precision(pair_map, coords).top == length
+    missing = coords.copy()
+    missing[:] = np.nan
+    assert contact_precision(pair_map, missing) is None

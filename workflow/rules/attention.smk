@@ -2,7 +2,9 @@
 # variant effect scores, structure overlay. Everything lands under results/attention/.
 
 import os
+import sys
 
+from featvis.protein.checks import check_entries
 from featvis.protein.table import read_table
 
 ATTN = config["attention"]
@@ -19,11 +21,29 @@ def _attention_table():
 
 ATTN_TABLE = _attention_table()
 ATTN_OPTIONS = {k: ATTN[k] for k in ("importance_from", "pair_map", "tile_window", "tile_overlap",
-                                     "zoom_window", "logo_window", "logo_highlight", "top_residues")}
+                                     "zoom_window", "logo_window", "logo_highlight", "top_residues",
+                                     "scan", "scan_budget", "scan_batch", "min_identity")}
+
+
+def _read_entries():
+    """The table, read and checked once at start (structures, assays, scan budget): a bad row stops the run."""
+    if not ATTN_TABLE:
+        return {}
+    try:
+        entries = read_table(ATTN_TABLE)
+        if workflow.is_main_process:
+            check_entries(entries, ATTN["scan"], ATTN["scan_budget"], ATTN["min_identity"])
+    except ValueError as error:
+        print(f"featvis: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    return {entry.id: entry for entry in entries}
+
+
+ATTN_ENTRIES = _read_entries()
 
 
 def _attention_entries():
-    return {entry.id: entry for entry in read_table(ATTN_TABLE)} if ATTN_TABLE else {}
+    return ATTN_ENTRIES
 
 
 def attention_targets():

@@ -1,8 +1,9 @@
 """The attention stage: compute per-protein summaries, then write the clinician report.
 
-``compute_protein`` runs the model (wild type, each variant, masked positions for the
-logo and scores) and returns arrays plus a score table; ``render_protein`` turns them
-into figures, ranked tables, B-factor PDBs, the 3D view and one HTML page. Splitting the
+``compute_protein`` runs the model (wild type, each variant, the substitution scan) and
+returns arrays plus a score table; ``render_protein`` turns them into figures, the scan,
+the agreement checks, ranked tables, B-factor PDBs, the 3D view, a printable PDF per
+variant and one HTML page. Splitting the
 two lets figure options change without re-running the model.
 """
 
@@ -19,24 +20,28 @@ import pandas as pd
 from featvis.core.figures import save_figure
 from featvis.core.io import write_text
 from featvis.protein import figures
+from featvis.protein.agreement import contact_precision, importance_vs_sensitivity, spearman, verdict
 from featvis.protein.attention import MAP_NAMES, AttentionSummary, summarize
+from featvis.protein.clinic import VariantSummary, variant_page
+from featvis.protein.dms import model_scores, read_assay
 from featvis.protein.models import ProteinLM
+from featvis.protein.page import page, write_stylesheet
+from featvis.protein.scan import (
+    SCAN_METHODS,
+    check_scan_budget,
+    log_ratios,
+    masked_scan_log_probs,
+    percentile,
+    scan_table,
+    sensitivity,
+    variant_score,
+)
 from featvis.protein.scoring import masked_log_probs, masked_marginal, wildtype_marginal
 from featvis.protein.sequences import Variant
-from featvis.protein.structure import match_residues, read_residues, write_bfactors
+from featvis.protein.structure import beta_coordinates, match_residues, read_residues, write_bfactors
+from featvis.protein.summary_table import DISPLAY_COLUMNS
 from featvis.protein.table import ProteinEntry
 from featvis.protein.viewer import write_viewer
-
-# Column headings shown to readers; the TSV files keep the short machine names.
-DISPLAY_COLUMNS = {
-    "masked_marginal": "variant effect score (masked)",
-    "wildtype_marginal": "variant effect score (wild-type marginal)",
-    "importance_wildtype": "importance score, wild type",
-    "importance_variant": "importance score, variant",
-    "change": "change in importance score",
-    "wild_type": "wild-type residue",
-    "mutant": "variant residue",
-}
 
 MAP_WORDS = {
     "mean": "averaged over model layers",
@@ -57,8 +62,14 @@ class AttentionParams:
     logo_window: int = 7
     logo_highlight: int = 3
     top_residues: int = 15
+    scan: str = "masked"
+    scan_budget: int = 2000
+    scan_batch: int = 8
+    min_identity: float = 0.9
 
     def __post_init__(self) -> None:
+        if self.scan not in SCAN_METHODS:
+            raise ValueError(f"scan must be one of {SCAN_METHODS}, not {self.scan!r}")
         if self.importance_from not in ("mean", "max"):
             raise ValueError(f"importance_from must be 'mean' or 'max', not {self.importance_from!r}")
         if self.pair_map not in MAP_NAMES:
@@ -88,23 +99,35 @@ def compute_protein(lm: ProteinLM, entry: ProteinEntry, params: AttentionParams)
             f"pair_map 'contacts' needs a model with a contact predictor; {lm.name} has none "
             "(ESM-2 needs its -contact-regression.pt file beside the checkpoint)"
         )
+    check_scan_budget(entry.id, len(entry.sequence), params.scan, params.scan_budget)
     tiling = {"window": params.tile_window, "overlap": params.tile_overlap}
     wild = summarize(lm, entry.sequence, **tiling)
     arrays = _pack("wildtype", wild)
     variants = list(entry.variants)
-    masked = masked_marginal(lm, entry.sequence, variants)
+    if params.scan == "masked":  # the masked scan also gives the variants' masked scores and the logos
+        log_probs = masked_scan_log_probs(lm, entry.sequence, batch_size=params.scan_batch, **tiling)
+    else:
+        log_probs = wild.log_probs
+    scan = arrays["scan"] = log_ratios(log_probs, entry.sequence)
+    if params.scan == "masked":
+        masked = [variant_score(scan, v) for v in variants]
+    else:
+        masked = masked_marginal(lm, entry.sequence, variants)
     marginal = wildtype_marginal(wild.log_probs, entry.sequence, variants)
     rows = []
     for variant, mm, wm in zip(variants, masked, marginal, strict=True):
         mutant = summarize(lm, variant.apply(entry.sequence), **tiling)
         arrays |= _pack(variant.label, mutant)
         start, end = logo_span(len(entry.sequence), variant, params.logo_window)
-        arrays[f"logo__{variant.label}"] = np.exp(masked_log_probs(lm, entry.sequence, list(range(start, end))))
+        logo = log_probs[start:end] if params.scan == "masked" else masked_log_probs(lm, entry.sequence,
+                                                                                     list(range(start, end)))
+        arrays[f"logo__{variant.label}"] = np.exp(logo)
         imp_w, imp_m = wild.importance(params.importance_from), mutant.importance(params.importance_from)
         rows.append({
             "protein": entry.id, "variant": variant.label, "notation": variant.notation,
             "position": variant.position, "wild_type": variant.wild_type, "mutant": variant.mutant,
             "masked_marginal": round(mm, 4), "wildtype_marginal": round(wm, 4),
+            "percentile": round(percentile(scan, entry.sequence, variant_score(scan, variant)), 1),
             "importance_wildtype": round(float(imp_w[variant.index]), 4),
             "importance_variant": round(float(imp_m[variant.index]), 4), "model": lm.name,
         })  # fmt: skip
@@ -136,157 +159,237 @@ def render_protein(
     model_name: str,
     training_note: str,
 ) -> Path:
-    """Figures, tables, structure files and ``index.html`` for one protein under ``outdir``."""
+    """Figures, tables, structure files, printable pages and ``index.html`` for one protein under ``outdir``."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
+    write_stylesheet(out)
     wild = _unpack(arrays, "wildtype")
+    scan = np.asarray(arrays["scan"])
     per_layer = wild.importance_mean if params.importance_from == "mean" else wild.importance_max
-    domains = list(entry.domains)
+    domains, variants = list(entry.domains), list(entry.variants)
     save_figure(
-        figures.importance_overview(
-            per_layer, domains, list(entry.variants), f"{entry.id}: importance score of each residue"
-        ),
+        figures.importance_overview(per_layer, domains, variants, f"{entry.id}: importance score of each residue"),
         out / "importance_wildtype.png",
     )
-    sections = [_overview_section(entry, scores, model_name, training_note)]
-    structure = _load_structure(entry)
-    for variant in entry.variants:
+    structure = _load_structure(entry, params.min_identity)
+    importance = wild.importance(params.importance_from)
+    agreement = importance_vs_sensitivity(importance, sensitivity(scan, entry.sequence))
+    sections = [
+        ("scores", "Variant effect scores", _scores_section(scores)),
+        ("importance", "Importance score along the protein",
+         '<img src="importance_wildtype.png" alt="importance score of each residue">'),
+        ("scan", "Every substitution: the substitution scan", _scan_section(entry, scan, params, out)),
+        ("agreement", "Does importance agree with sensitivity?",
+         _agreement_section(entry, wild, importance, scan, agreement, structure, params, out)),
+    ]  # fmt: skip
+    if entry.dms:
+        sections.append(("assay", "Your assay against the model", _assay_section(entry, scan, out)))
+    for variant in variants:
         mutant = _unpack(arrays, variant.label)
-        sections.append(_variant_section(entry, variant, wild, mutant, arrays, params, out, structure))
-    page = _PAGE.format(title=html.escape(f"{entry.id}: variant report"), body="\n".join(sections))
-    write_text(out / "index.html", page)
+        body = _variant_section(entry, variant, wild, mutant, arrays, params, out, structure, scan)
+        _printable(entry, variant, scores, params, model_name, training_note, agreement, structure, importance, out)
+        sections.append((f"variant-{variant.label}", f"Variant {_named(variant)}", body))
+    intro = (f"<p><b>Model:</b> {html.escape(model_name)}. {html.escape(training_note)} These are model outputs "
+             "for research, not a clinical classification.</p>")  # fmt: skip
+    write_text(out / "index.html", page(f"{entry.id}: variant report", intro, sections, model_name))
     return out / "index.html"
 
 
-def _load_structure(entry: ProteinEntry):
+def _named(variant: Variant) -> str:
+    return variant.notation if variant.notation == variant.label else f"{variant.notation} ({variant.label})"
+
+
+def _load_structure(entry: ProteinEntry, min_identity: float):
     if not entry.pdb:
         return None
     residues = read_residues(entry.pdb, entry.chain)
-    return residues, match_residues(residues, entry.sequence)
+    return residues, match_residues(residues, entry.sequence, min_identity, source=f"structure {entry.pdb}")
 
 
-def _variant_section(entry, variant, wild, mutant, arrays, params, out, structure) -> str:
+def _table(frame: pd.DataFrame) -> str:
+    return frame.rename(columns=DISPLAY_COLUMNS).to_html(index=False, border=0, classes="table")
+
+
+def _scores_section(scores: pd.DataFrame) -> str:
+    shown = scores.drop(columns=["protein", "model"]).copy()
+    shown["printable page"] = [f'<a href="{v}.pdf">{v}.pdf</a>' for v in scores.variant]
+    table = shown.rename(columns=DISPLAY_COLUMNS).to_html(index=False, border=0, classes="table", escape=False)
+    return (
+        "<p>The <b>variant effect score</b> compares how plausible the model finds the variant residue with the "
+        "wild-type residue at that position: below 0 means less plausible. The <b>percentile</b> places it among "
+        "all single substitutions of this protein (low: among those the model finds least plausible).</p>" + table
+    )
+
+
+def _scan_section(entry: ProteinEntry, scan: np.ndarray, params: AttentionParams, out: Path) -> str:
+    write_text(out / "substitution_scan.tsv", scan_table(scan, entry.sequence).to_csv(sep="\t", index=False))
+    save_figure(
+        figures.scan_heatmap(scan, entry.sequence, list(entry.domains), list(entry.variants),
+                             f"{entry.id}: every single substitution ({params.scan} scan)"),
+        out / "substitution_scan.png",
+    )  # fmt: skip
+    how = ("each position hidden from the model in turn" if params.scan == "masked"
+           else "one model run over the unchanged sequence (faster, less accurate than masked)")  # fmt: skip
+    return (
+        f"<p>The variant effect score of all 19 substitutions at each of the {len(entry.sequence)} positions, "
+        f"from {how}. Each reported variant has a zoomed view in its own section.</p>"
+        '<img src="substitution_scan.png" alt="substitution scan">'
+        '<p><a href="substitution_scan.tsv">every score as TSV</a> (position, wild_type, mutant, score)</p>'
+    )
+
+
+def _agreement_section(entry, wild, importance, scan, agreement, structure, params, out: Path) -> str:
+    sens = sensitivity(scan, entry.sequence)
+    marks = {v.label: (float(importance[v.index]), float(sens[v.index])) for v in entry.variants}
+    save_figure(
+        figures.scatter(importance, sens, "importance score", "sensitivity (minus mean score of the 19 substitutions)",
+                        f"{entry.id}: importance against sensitivity", agreement.sentence, marks),
+        out / "agreement.png",
+    )  # fmt: skip
+    parts = [
+        "<p>Importance comes from how the model weighs residues while reading; that is not always a faithful "
+        "explanation. <b>Sensitivity</b> is what the model itself says matters: how implausible it finds changes "
+        "at a position. If the two rank residues alike, the importance scores are more believable.</p>",
+        f'<p class="verdict">{html.escape(agreement.sentence)}</p>',
+        '<img src="agreement.png" alt="importance against sensitivity">',
+    ]
+    if structure is not None:
+        parts.append(_contact_part(entry, wild, structure, params))
+    return "\n".join(parts)
+
+
+def _contact_part(entry, wild, structure, params) -> str:
+    residues, alignment = structure
+    name = "contacts" if wild.contacts is not None else "apc"
+    check = contact_precision(getattr(wild, name), beta_coordinates(residues, alignment, len(entry.sequence)))
+    if check is None:
+        return "<p>The structure covers no residue pairs 24 or more positions apart: no contact check.</p>"
+    return (
+        f"<p><b>Check of the model on this protein's structure.</b> Of the {check.top} residue pairs at least "
+        f"{check.separation} positions apart that the model's pair map ({html.escape(MAP_WORDS[name])}) ranks "
+        f"highest, {100 * check.precision:.0f}% are contacts in the structure (C-beta within {check.cutoff:g} "
+        f"angstroms; the structure has {check.contacts} such contacts among {check.pairs} pairs, so picking pairs "
+        f"at random would score about {100 * check.contacts / check.pairs:.0f}%). This tests the model on this one "
+        "protein; it says nothing about any variant.</p>"
+    )
+
+
+def _assay_section(entry: ProteinEntry, scan: np.ndarray, out: Path) -> str:
+    assay = read_assay(entry.dms, entry.sequence)
+    model = model_scores(assay, scan)
+    rho = spearman(model, assay.DMS_score.to_numpy())
+    multi = int(assay.mutant.str.contains(":").sum())
+    sentence = (f"The model's scores and your assay {verdict(rho)} (Spearman {rho:+.2f} over {len(assay)} "
+                "measured variants).")  # fmt: skip
+    save_figure(
+        figures.scatter(model, assay.DMS_score.to_numpy(), "variant effect score (model)", "DMS score (assay)",
+                        f"{entry.id}: model against assay", sentence),
+        out / "assay.png",
+    )  # fmt: skip
+    return (
+        f"<p>From <code>{html.escape(Path(entry.dms).name)}</code> (ProteinGym layout). "
+        + (f"{multi} multi-mutants are scored as the sum of their single substitutions. " if multi else "")
+        + f'</p><p class="verdict">{html.escape(sentence)}</p><img src="assay.png" alt="model against assay">'
+    )
+
+
+def _printable(entry, variant, scores, params, model_name, training_note, agreement, structure, importance, out):
+    row = scores[scores.variant == variant.label].iloc[0]
+    score = float(row.masked_marginal if params.scan == "masked" else row.wildtype_marginal)
+    snapshot = None
+    if structure is not None:
+        residues, alignment = structure
+        ca = np.full((len(entry.sequence), 3), np.nan)
+        for res, j in zip(residues, alignment.mapping, strict=True):
+            if j is not None and res.ca is not None:
+                ca[j] = res.ca
+        snapshot = out / f"{variant.label}_snapshot.png"
+        save_figure(figures.structure_snapshot(ca, importance, variant, f"{entry.id}: structure"), snapshot)
+    summary = VariantSummary(entry.id, _named(variant), score, float(row.percentile), params.scan, model_name,
+                             training_note, agreement.sentence)  # fmt: skip
+    variant_page(summary, out / f"{variant.label}_zoom.png", out / f"{variant.label}.pdf", snapshot)
+
+
+def _variant_section(entry, variant, wild, mutant, arrays, params, out, structure, scan) -> str:
     lab = variant.label
     imp_w, imp_m = wild.importance(params.importance_from), mutant.importance(params.importance_from)
     save_figure(
-        figures.neighbourhood(
-            entry.sequence,
-            imp_w,
-            imp_m,
-            variant,
-            params.zoom_window,
-            f"{entry.id} {lab}: importance scores near the variant",
-        ),
+        figures.neighbourhood(entry.sequence, imp_w, imp_m, variant, params.zoom_window,
+                              f"{entry.id} {lab}: importance scores near the variant"),
         out / f"{lab}_zoom.png",
-    )
+    )  # fmt: skip
+    save_figure(
+        figures.scan_zoom(scan, entry.sequence, variant, params.zoom_window,
+                          f"{entry.id} {lab}: every substitution near the variant"),
+        out / f"{lab}_scan.png",
+    )  # fmt: skip
     table = ranked_changes(entry, imp_w, imp_m, params.top_residues)
     write_text(out / f"{lab}_top_changes.tsv", table.to_csv(sep="\t", index=False))
     save_figure(
-        figures.importance_change(
-            imp_m - imp_w,
-            list(entry.domains),
-            variant,
-            list(table.position - 1),
-            f"{entry.id} {lab}: change in importance score",
-        ),
+        figures.importance_change(imp_m - imp_w, list(entry.domains), variant, list(table.position - 1),
+                                  f"{entry.id} {lab}: change in importance score"),
         out / f"{lab}_change.png",
-    )
-    what = MAP_WORDS[params.pair_map]
+    )  # fmt: skip
     save_figure(
-        figures.pair_maps(
-            getattr(wild, params.pair_map),
-            getattr(mutant, params.pair_map),
-            variant,
-            f"{entry.id} {lab}: residue-pair importance, wild type and variant",
-            what,
-        ),
+        figures.pair_maps(getattr(wild, params.pair_map), getattr(mutant, params.pair_map), variant,
+                          f"{entry.id} {lab}: residue-pair importance, wild type and variant",
+                          MAP_WORDS[params.pair_map]),
         out / f"{lab}_pairs.png",
-    )
+    )  # fmt: skip
     start, _ = logo_span(len(entry.sequence), variant, params.logo_window)
     probs = np.asarray(arrays[f"logo__{lab}"])
     window = np.arange(start, start + len(probs))
     important = set(window[np.argsort(-imp_w[window], kind="stable")[: params.logo_highlight]].tolist())
     save_figure(
-        figures.sequence_logo(
-            probs,
-            start,
-            entry.sequence,
-            variant,
-            important,
-            f"{entry.id} {lab}: residues the model expects around the variant",
-        ),
+        figures.sequence_logo(probs, start, entry.sequence, variant, important,
+                              f"{entry.id} {lab}: residues the model expects around the variant"),
         out / f"{lab}_logo.png",
-    )
-    named = variant.notation if variant.notation == lab else f"{variant.notation} ({lab})"
-    parts = [f"<h2>Variant {html.escape(named)}</h2>"]
-    for name in ("zoom", "change"):
+    )  # fmt: skip
+    parts = [f'<p><a href="{lab}.pdf">printable page ({lab}.pdf)</a></p>']
+    for name in ("zoom", "scan", "change"):
         parts.append(f'<img src="{lab}_{name}.png" alt="{lab} {name}">')
     parts.append("<h3>Residues whose importance score changes most</h3>")
-    parts.append(table.rename(columns=DISPLAY_COLUMNS).to_html(index=False, border=0, classes="table"))
+    parts.append(_table(table))
     parts.append(f'<p><a href="{lab}_top_changes.tsv">table as TSV</a></p>')
     for name in ("pairs", "logo"):
         parts.append(f'<img src="{lab}_{name}.png" alt="{lab} {name}">')
     if structure is not None:
-        parts.append(_structure_part(entry, variant, imp_w, imp_m, structure, out))
+        parts.append(_structure_part(entry, variant, imp_w, imp_m, sensitivity(scan, entry.sequence), structure, out))
     return "\n".join(parts)
 
 
-def _structure_part(entry, variant, imp_w, imp_m, structure, out: Path) -> str:
-    residues, mapping = structure
+def _structure_part(entry, variant, imp_w, imp_m, sens, structure, out: Path) -> str:
+    residues, alignment = structure
     lab = variant.label
     files = {"wildtype": imp_w, lab: imp_m, f"{lab}_difference": imp_m - imp_w}
     for name, values in files.items():
-        write_bfactors(entry.pdb, out / f"structure_{name}.pdb", residues, mapping, values)
+        write_bfactors(entry.pdb, out / f"structure_{name}.pdb", residues, alignment.mapping, values)
     tracks = {
-        "wild type": (imp_w, False, "importance score, wild type"),
-        f"variant {lab}": (imp_m, False, f"importance score with {lab}"),
-        "difference": (imp_m - imp_w, True, "red: more important with the variant; blue: less"),
+        "importance score, wild type": (imp_w, False, "darker: the model relies more on the residue"),
+        f"importance score with {lab}": (imp_m, False, f"darker: the model relies more on the residue with {lab}"),
+        "change in importance score": (imp_m - imp_w, True, "red: more important with the variant; blue: less"),
+        "sensitivity": (sens, False, "darker: the model finds most substitutions there implausible"),
     }
     write_viewer(
         out / f"{lab}_structure.html",
+        pdb_text=(out / "structure_wildtype.pdb").read_text(),
         residues=residues,
-        mapping=mapping,
+        mapping=alignment.mapping,
         tracks=tracks,
         variant_index=variant.index,
         variant_label=lab,
+        domains=list(entry.domains),
         title=f"{entry.id} {lab}: importance on the structure",
-        reading="Residues coloured by how much the model relies on them; the variant is ringed in green.",
+        reading="Cartoon coloured by the chosen score; the variant residue is shown as sticks.",
+        alignment_note=alignment.describe(residues),
     )
     links = " ".join(f'<a href="structure_{n}.pdb">{n}.pdb</a>' for n in files)
     return (
         f'<h3>Structure</h3><p><a href="{lab}_structure.html">interactive 3D view (works offline)</a>. '
-        f"Importance scores in the B-factor column, for PyMOL (<code>spectrum b</code>) or ChimeraX "
+        f"Alignment to the sequence: {html.escape(alignment.describe(residues))}.</p>"
+        f"<p>Importance scores in the B-factor column, for PyMOL (<code>spectrum b</code>) or ChimeraX "
         f"(<code>color bfactor</code>): {links}</p>"
     )
-
-
-def _overview_section(entry, scores: pd.DataFrame, model_name: str, training_note: str) -> str:
-    shown = scores.drop(columns=["protein", "model"]).rename(columns=DISPLAY_COLUMNS)
-    return "\n".join([
-        f"<p><b>Model:</b> {html.escape(model_name)}. {html.escape(training_note)}</p>",
-        "<p>An <b>importance score</b> says how much the model relies on a residue when it reads the whole "
-        "protein; 1.0 is an average residue. A <b>model layer</b> is one step of the model's reading. "
-        "The <b>variant effect score</b> compares how plausible the model finds the variant residue with the "
-        "wild-type residue at that position: below 0 means less plausible (log ratio; -2 is about 7 times "
-        "less likely). Masked: the position is hidden from the model; wild-type marginal: it is not "
-        "(cheaper). These are model outputs for research, not a clinical classification.</p>",
-        "<h2>Variant effect scores</h2>",
-        shown.to_html(index=False, border=0, classes="table"),
-        "<h2>Importance score along the protein</h2>",
-        '<img src="importance_wildtype.png" alt="importance overview">',
-    ])  # fmt: skip
-
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body {{ font-family: sans-serif; max-width: 1400px; margin: 1em auto; color: #222; }}
-img {{ max-width: 100%; display: block; margin: 0.8em 0; }}
-table.table {{ border-collapse: collapse; font-size: 0.9em; }}
-table.table td, table.table th {{ padding: 2px 8px; border-bottom: 1px solid #ddd; }}</style>
-</head><body><h1>{title}</h1>
-{body}
-</body></html>
-"""
 
 
 def params_dict(params: AttentionParams) -> dict:

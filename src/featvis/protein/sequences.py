@@ -88,14 +88,21 @@ def read_fasta(path: str | os.PathLike) -> dict[str, str]:
     return {key: check_sequence("".join(v), f"{path} record {key!r}") for key, v in records.items()}
 
 
-def load_sequence(value: str, base: str | os.PathLike = ".") -> str:
-    """A sequence given inline, or as a FASTA path (first record) relative to ``base``."""
+def is_inline_sequence(value: str, base: str | os.PathLike = ".") -> bool:
+    """True for letters only (a sequence typed into the table) unless a short name of that
+    spelling is a file; long text never reaches the file system (names stop at 255 bytes)."""
     text = value.strip()
-    candidate = Path(base) / text
-    looks_like_path = "/" in text or "." in text or candidate.is_file()
-    if looks_like_path:
-        return next(iter(read_fasta(candidate).values()))
-    return check_sequence(text)
+    if not re.fullmatch(r"[A-Za-z\s]+", text):
+        return False
+    return len(text) > 200 or not (Path(base) / text).is_file()
+
+
+def load_sequence(value: str, base: str | os.PathLike = ".") -> str:
+    """A sequence given inline (letters only), or a FASTA path (first record) relative to ``base``."""
+    text = value.strip()
+    if is_inline_sequence(text, base):
+        return check_sequence(text)
+    return next(iter(read_fasta(Path(base) / text).values()))
 
 
 def parse_variant(notation: str) -> Variant:

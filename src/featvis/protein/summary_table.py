@@ -4,10 +4,29 @@ from __future__ import annotations
 
 import html
 import os
+import shutil
+from pathlib import Path
 
 import pandas as pd
 
 from featvis.core.io import write_text
+
+# Column headings shown to readers; the TSV files keep the short machine names.
+DISPLAY_COLUMNS = {
+    "protein": "protein",
+    "variant": "variant",
+    "notation": "as written",
+    "position": "position",
+    "masked_marginal": "variant effect score (masked)",
+    "wildtype_marginal": "variant effect score (wild-type marginal)",
+    "percentile": "percentile among all substitutions",
+    "importance_wildtype": "importance score, wild type",
+    "importance_variant": "importance score, variant",
+    "change": "change in importance score",
+    "wild_type": "wild-type residue",
+    "mutant": "variant residue",
+    "model": "model",
+}
 
 
 def write_index(
@@ -28,7 +47,15 @@ def write_index(
         "</head><body><h1>Variant effect scores</h1>"
         "<p>Log ratio of how plausible the model finds the variant residue versus the wild-type residue "
         "(below 0: less plausible). Masked: the position is hidden from the model. Research use only.</p>"
-        + table.to_html(index=False, border=0)
+        + table.rename(columns=DISPLAY_COLUMNS).to_html(index=False, border=0)
         + f"<h2>Reports</h2><ul>{links}</ul></body></html>\n"
     )
     write_text(index_path, page)
+
+
+def prune_stale(root: str | os.PathLike, keep: list[str]) -> list[str]:
+    """Remove report folders under ``root`` of proteins no longer in the table; their names."""
+    stale = sorted(p.name for p in Path(root).iterdir() if p.is_dir() and p.name not in keep)
+    for name in stale:
+        shutil.rmtree(Path(root) / name)
+    return stale

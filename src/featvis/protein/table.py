@@ -1,9 +1,11 @@
 """The protein table (``config/variants.tsv``): one row per protein.
 
 Columns: ``id``, ``sequence`` (letters or a FASTA path), ``variants`` (``R175H`` or
-``p.Arg175His``, separated by ';'), optional ``pdb`` (``path`` or ``path:chain``) and
-optional ``domains`` (``name:start-end`` separated by ';'). Lines starting with '#' are
-comments. Relative paths are read from the working directory (the repository root).
+``p.Arg175His``, separated by ';'), optional ``pdb`` (a PDB or mmCIF path, ``path`` or
+``path:chain``), optional ``domains`` (``name:start-end`` separated by ';') and optional
+``dms`` (a deep mutational scanning CSV in the ProteinGym layout, :mod:`featvis.protein.dms`).
+Lines starting with '#' are comments. Relative paths are read from the working directory
+(the repository root).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from featvis.protein.sequences import (
     Domain,
     SequenceError,
     Variant,
+    is_inline_sequence,
     load_sequence,
     parse_domains,
     parse_variants,
@@ -35,19 +38,20 @@ class ProteinEntry:
     pdb: str | None
     chain: str | None
     fasta: str | None = None
+    dms: str | None = None
 
     def files(self) -> list[str]:
-        """Input files this row names (FASTA, PDB), for workflow dependencies."""
-        return [f for f in (self.fasta, self.pdb) if f]
+        """Input files this row names (FASTA, structure, assay), for workflow dependencies."""
+        return [f for f in (self.fasta, self.pdb, self.dms) if f]
 
 
 def _split_pdb(value: str) -> tuple[str | None, str | None]:
     value = (value or "").strip()
     if not value:
         return None, None
-    match = re.match(r"^(.*\.(?:pdb|ent))(?::(\w))?$", value, flags=re.IGNORECASE)
+    match = re.match(r"^(.*\.(?:pdb|ent|cif|mmcif)(?:\.gz)?)(?::(\w+))?$", value, flags=re.IGNORECASE)
     if not match:
-        raise SequenceError(f"pdb column {value!r}: give a .pdb path, optionally with ':CHAIN'")
+        raise SequenceError(f"pdb column {value!r}: give a .pdb or .cif path, optionally with ':CHAIN'")
     return match.group(1), match.group(2)
 
 
@@ -60,7 +64,7 @@ def read_table(path: str | os.PathLike, base: str | os.PathLike = ".") -> list[P
     reader = csv.DictReader(lines, delimiter="\t")
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
-        raise SequenceError(f"{path} lacks column(s) {missing}; columns are id, sequence, variants, pdb, domains")
+        raise SequenceError(f"{path} lacks column(s) {missing}; columns are id, sequence, variants, pdb, domains, dms")
     entries, seen = [], set()
     for number, row in enumerate(reader, start=2):
         ident = (row["id"] or "").strip()
@@ -74,8 +78,9 @@ def read_table(path: str | os.PathLike, base: str | os.PathLike = ".") -> list[P
             pdb, chain = _split_pdb(row.get("pdb") or "")
         except SequenceError as err:
             raise SequenceError(f"{path} row {number} ({ident}): {err}") from None
-        fasta = (row["sequence"] or "").strip() if (Path(base) / (row["sequence"] or "").strip()).is_file() else None
-        entries.append(ProteinEntry(ident, sequence, tuple(variants), tuple(domains), pdb, chain, fasta))
+        fasta = None if is_inline_sequence(row["sequence"] or "", base) else (row["sequence"] or "").strip()
+        dms = (row.get("dms") or "").strip() or None
+        entries.append(ProteinEntry(ident, sequence, tuple(variants), tuple(domains), pdb, chain, fasta, dms))
     if not entries:
         raise SequenceError(f"{path} has no proteins")
     return entries

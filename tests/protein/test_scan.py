@@ -1,0 +1,85 @@
+"""The substitution scan: batching and tiling change nothing but speed; known answers for the summaries."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from featvis.protein.report import AttentionParams, compute_protein
+from featvis.protein.scan import (
+    ScanBudgetError,
+    check_scan_budget,
+    log_ratios,
+    masked_scan_log_probs,
+    percentile,
+    scan_table,
+    scan_tiles,
+    sensitivity,
+    substitutions,
+)
+from featvis.protein.scoring import masked_log_probs
+from featvis.protein.sequences import AMINO_ACIDS
+from featvis.protein.table import read_table
+
+
+def test_tiles_own_each_position_once_where_it_is_most_central():
+    tiles = scan_tiles(100, 40, 20)
+    owned = sorted(p for _, _, positions in tiles for p in positions)
+    assert owned == list(range(100))
+    for start, end, positions in tiles:
+        assert all(start <= p < end for p in positions)
+    assert [(s, e) for s, e, _ in tiles] == [(0, 40), (20, 60), (40, 80), (60, 100)]
+    assert 30 in tiles[1][2] and 10 in tiles[0][2] and 90 in tiles[3][2]
+
+
+def test_batched_scan_matches_one_pass_per_position(tiny_esm, sequence):
+    seq = sequence[:30]
+    batched = masked_scan_log_probs(tiny_esm, seq, batch_size=7)
+    single = masked_log_probs(tiny_esm, seq, list(range(len(seq))), batch_size=1)
+    np.testing.assert_allclose(batched, single, atol=2e-5)
+
+
+def test_tiled_scan_reads_each_position_in_its_own_window(tiny_esm, sequence):
+    seq = sequence[:60]
+    tiled = masked_scan_log_probs(tiny_esm, seq, window=30, overlap=10, batch_size=8)
+    for start, end, positions in scan_tiles(60, 30, 10):
+        alone = masked_log_probs(tiny_esm, seq[start:end], [p - start for p in positions])
+        np.testing.assert_allclose(tiled[positions], alone, atol=2e-5)
+
+
+def test_scores_sensitivity_and_percentile_known_answers():
+    seq = "AC"
+    log_probs = np.full((2, 20), -3.0)
+    log_probs[0, AMINO_ACIDS.index("A")] = -1.0  # position 1 strongly prefers its wild type
+    log_probs[1, AMINO_ACIDS.index("C")] = -3.0  # position 2 indifferent
+    scan = log_ratios(log_probs, seq)
+    assert scan[0, AMINO_ACIDS.index("A")] == 0 and scan[1, AMINO_ACIDS.index("C")] == 0
+    np.testing.assert_allclose(sensitivity(scan, seq), [2.0, 0.0])
+    assert len(substitutions(scan, seq)) == 38
+    assert percentile(scan, seq, -2.0) == pytest.approx(50.0)  # the 19 at position 1 score -2
+    assert percentile(scan, seq, 0.0) == pytest.approx(100.0)
+    table = scan_table(scan, seq)
+    assert len(table) == 38 and set(table.columns) == {"position", "wild_type", "mutant", "score"}
+    assert not ((table.position == 1) & (table.mutant == "A")).any()
+
+
+def test_scan_budget_suggests_wildtype():
+    check_scan_budget("p", 500, "masked", 500)
+    check_scan_budget("p", 5000, "wildtype", 500)  # one pass: no budget
+    with pytest.raises(ScanBudgetError, match=r"'big' has 501 residues.*scan: wildtype.*scan_budget"):
+        check_scan_budget("big", 501, "masked", 500)
+
+
+def test_masked_and_wildtype_scans_in_compute(tiny_esm, sequence, tmp_path):
+    table = tmp_path / "t.tsv"
+    table.write_text(f"id\tsequence\tvariants\nx\t{sequence[:40]}\tK2A\n")
+    (entry,) = read_table(table)
+    masked, scores = compute_protein(tiny_esm, entry, AttentionParams(logo_window=2))
+    assert masked["scan"].shape == (40, 20)
+    k2a = masked["scan"][1, AMINO_ACIDS.index("A")]
+    assert scores.masked_marginal[0] == pytest.approx(k2a, abs=1e-4)  # one number, one meaning
+    assert 0 < scores.percentile[0] <= 100
+    wild, _ = compute_protein(tiny_esm, dataclasses.replace(entry), AttentionParams(scan="wildtype", logo_window=2))
+    np.testing.assert_allclose(wild["scan"], log_ratios(wild["wildtype__log_probs"], entry.sequence), atol=1e-6)
+    with pytest.raises(ScanBudgetError):
+        compute_protein(tiny_esm, entry, AttentionParams(scan_budget=10))
