@@ -69,6 +69,8 @@ def topk_patches(
 def describe_field(field: Field | None) -> str:
     if field is None:
         return "global receptive field: patches are whole images"
+    if field.kind == "token":
+        return f"tokens see the whole image: patches are each token's own {field.size[0]}x{field.size[1]} px patch"
     return f"receptive field {field.size[0]}x{field.size[1]} px, stride {field.jump[0]}"
 
 
