@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from featvis.core.names import unknown
-from featvis.core.tokens import layer_output
+from featvis.core.tokens import layer_output, token_grid
 
 
 class UnknownLayerError(KeyError):
@@ -50,11 +50,14 @@ def capture(
     handles = []
 
     def make_hook(name: str):
-        def hook(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-            output = layer_output(module, output)  # a token layer as its (B, C, H, W) map
-            outputs[name] = output.detach() if detach else output
+        def hook(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
+            seen = layer_output(module, output)  # a token layer as its (B, C, H, W) map
+            outputs[name] = seen.detach() if detach else seen
             if stop_early and len(outputs) == len(names):
                 raise _StopForward
+            if seen is not output and not detach:  # the model goes on from the map, so gradients reach it
+                return token_grid(module).to_tokens(seen, output)
+            return None
 
         return hook
 

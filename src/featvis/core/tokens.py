@@ -40,6 +40,10 @@ class TokenGrid:
         batch, _, channels = tokens.shape
         return tokens[:, self.prefix:].transpose(1, 2).reshape(batch, channels, self.height, self.width)
 
+    def to_tokens(self, spatial: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`to_map`: ``tokens`` with its patch tokens taken from ``spatial``."""
+        return torch.cat([tokens[:, : self.prefix], spatial.flatten(2).transpose(1, 2)], 1)
+
     def describe(self) -> str:
         return f"{self.height}x{self.width}" + (f"+{self.prefix}" if self.prefix else "")
 
