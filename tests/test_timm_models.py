@@ -15,7 +15,7 @@ from featvis.core.config import ConfigError
 from featvis.core.hooks import capture, probe_calls, run_to_layers
 from featvis.core.tokens import TokenGrid, token_grid
 from featvis.render.fuse import prepare_model
-from featvis.vision.checks import check_channels, check_layer, model_structure
+from featvis.vision.checks import check_channels, check_layer, check_views, model_structure
 from featvis.vision.models import InputSizeError, MissingWeightsError, UnknownModelError, load_model
 from featvis.vision.receptive import ReceptiveFields, token_supports
 
@@ -182,3 +182,13 @@ def test_one_channel_batchnorm_model_prepares_for_rendering():
 def test_shared_modules_are_counted(vit):
     _, calls = probe_calls(vit.module, vit.preprocess.input_shape())
     assert max(calls.values()) == 1  # timm's ViT runs every module once
+
+
+def test_deconvnet_on_a_model_without_relus_is_rejected_at_start(tmp_path):
+    structure = model_structure("vit", VIT, tmp_path)
+    config = {"analyses": [{"model": "vit", "views": {"attribution": ["blocks.1"]}}]}
+    with pytest.raises(ConfigError, match=r"attribution.layers.vit: DeconvNet projections need ReLU modules and vit "
+                                          r"has none; set `attribution.layers: \{vit: \[\]\}`"):
+        check_views(config, {"vit": structure})
+    config["analyses"][0]["views"]["attribution"] = []
+    check_views(config, {"vit": structure})

@@ -28,12 +28,13 @@ def _resolved_config():
     if not workflow.is_main_process and os.path.exists(RESOLVED_CONFIG):
         return load_yaml(RESOLVED_CONFIG)
     from featvis.render.checks import check_render
-    from featvis.vision.checks import check_vision, layer_shapes
+    from featvis.vision.checks import check_views, check_vision, layer_shapes
 
     resolved = resolve(config, load_yaml(f"{workflow.basedir}/workflow/schemas/config.schema.yaml"))
     structures = check_vision(resolved, MODEL_CACHE)
     check_render(resolved, structures)
     choose_views(resolved, lambda model: layer_shapes(structures[model]))
+    check_views(resolved, structures)
     text = yaml.safe_dump(resolved, sort_keys=False)
     written = Path(RESOLVED_CONFIG)
     if not workflow.dryrun and (not written.exists() or written.read_text() != text):  # same bytes: leave it

@@ -80,6 +80,7 @@ def _trace(name: str, build: Mapping[str, Any]) -> dict[str, Any]:
 
     from featvis.core.hooks import layer_names, probe_calls
     from featvis.core.tokens import token_grid
+    from featvis.vision.attribution import RECTIFIERS
     from featvis.vision.models import load_model
 
     loaded = load_model(build, name)
@@ -91,7 +92,8 @@ def _trace(name: str, build: Mapping[str, Any]) -> dict[str, Any]:
             "input": list(loaded.preprocess.input_shape()[1:]),
             "token_grids": {n: [g.prefix, g.height, g.width] for n, g in grids.items()},
             "repeated": {n: c for n, c in calls.items() if c > 1},
-            "attention": [n for n in shapes if isinstance(modules[n], nn.MultiheadAttention)]}
+            "attention": [n for n in shapes if isinstance(modules[n], nn.MultiheadAttention)],
+            "rectifiers": any(type(m) in RECTIFIERS for m in modules.values())}
 
 
 def check_layer(model: str, layer: str, structure: Mapping[str, Any], where: str) -> None:
@@ -154,3 +156,13 @@ def check_vision(config: Mapping[str, Any], cache_dir: str | os.PathLike) -> dic
 def layer_shapes(structure: Mapping[str, Any]) -> dict[str, Shape]:
     """Layer shapes as tuples, for the config's stage defaults (e.g. Grad-CAM's last spatial layer)."""
     return {k: tuple(v) if v is not None else None for k, v in structure["shapes"].items()}
+
+
+def check_views(config: Mapping[str, Any], structures: Mapping[str, Mapping[str, Any]]) -> None:
+    """Checks that need each view stage's chosen layers (``analyses[].views``): DeconvNet
+    projections swap ReLU modules, so a model without any (a ViT's GELUs) cannot have them."""
+    for analysis in config["analyses"]:
+        model = analysis["model"]
+        if analysis["views"]["attribution"] and structures[model].get("rectifiers") is False:
+            raise ConfigError(f"attribution.layers.{model}: DeconvNet projections need ReLU modules and {model} has "
+                              f"none; set `attribution.layers: {{{model}: []}}` to skip them (Grad-CAM still runs)")
