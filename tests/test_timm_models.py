@@ -192,3 +192,17 @@ def test_deconvnet_on_a_model_without_relus_is_rejected_at_start(tmp_path):
         check_views(config, {"vit": structure})
     config["analyses"][0]["views"]["attribution"] = []
     check_views(config, {"vit": structure})
+
+
+def test_renders_take_their_size_from_the_model(vit):
+    from featvis.render.jobs import fit_to_model
+    from featvis.render.transforms import standard_transforms
+
+    assert [t.get("size") for t in standard_transforms()] == [12, 8, None, None, 4]  # the Distill recipe at 128
+    assert [t.get("size") for t in standard_transforms(32)] == [3, 2, None, None, 1]
+    job = {"size": 128, "input_size": None, "transforms": "standard"}
+    assert fit_to_model(job, vit) == {"size": 64, "input_size": 64, "transforms": standard_transforms(64)}
+    effnet = load_model({"architecture": "efficientnet_lite0", "image_size": 160})
+    assert fit_to_model(job, effnet) == job  # an ImageNet-sized CNN renders as before
+    wide = load_model({"architecture": "timm:resnet18", "allow_random": True, "image_size": [32, 48]})
+    assert fit_to_model(job, wide)["input_size"] == (32, 48) and fit_to_model(job, wide)["size"] == 48

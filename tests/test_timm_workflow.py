@@ -37,7 +37,7 @@ CONFIG = {
         "defaults": {"steps": 3, "snapshots": [1, 3]},
         "jobs": {
             "vit_block": {"model": "vit", "layer": "blocks.1", "channels": [0, 1], "size": 48},
-            "grey_layer2": {"model": "grey", "layer": "layer2", "channels": [0]},
+            "grey_layer2": {"model": "grey", "layer": "layer2", "channels": [0]},  # size 128: rendered at 32
             "rgba_layer2": {"model": "rgba", "layer": "layer2", "channels": [0], "size": 48},
         },
     },
@@ -69,12 +69,26 @@ def test_vit_layers_are_token_maps_with_honest_fields(run):
 
 
 @pytest.mark.integration
-def test_every_view_made_figures(run):
-    figures = {p.relative_to(run).as_posix() for p in (run / "results").rglob("*.png")}
-    for model in ("vit", "grey", "rgba"):
-        assert any(f"/{model}/" in f and "patches" in f for f in figures), model
-        assert any(model in f and "render" in f for f in figures), model
-    assert any("vit" in f and "cam" in f for f in figures)
-    for name in figures:
-        with Image.open(run / name) as image:
-            assert image.size[0] > 50
+def test_every_view_ran_on_every_model(run):
+    results = run / "results"
+    for model, layer in (("vit", "blocks.1"), ("grey", "layer2"), ("rgba", "layer2")):
+        top = np.load(results / "patches" / model / "photos" / layer / "top_max.npz")
+        assert top["value"].shape == (top["value"].shape[0], 3)
+        assert (results / "attribution" / model / "photos" / "class_maps.png").is_file()
+        assert list((results / "embed" / model / "photos").rglob("*.png")), model
+        assert list((results / "neighbors" / model / "photos").rglob("*.png")), model
+    vit_top = np.load(results / "patches" / "vit" / "photos" / "blocks.1" / "top_max.npz")
+    assert vit_top["y"].max() < 4 and vit_top["x"].max() < 4  # positions on the 4x4 token grid
+    cam = np.load(results / "attribution" / "vit" / "photos" / "class_maps.npz")
+    assert cam["Grad-CAM_blocks.1"].shape == (2, 4, 4) and cam["Grad-CAM_blocks.1"].max() > 0
+    rgba_cam = np.load(results / "attribution" / "rgba" / "photos" / "class_maps.npz")
+    assert next(v for k, v in rgba_cam.items() if k.startswith("Grad-CAM")).shape[1:] == (4, 6)  # 32x48 input
+
+
+@pytest.mark.integration
+def test_renders_fit_each_model(run):
+    for job, size in (("vit_block", 48), ("grey_layer2", 32), ("rgba_layer2", 48)):
+        renders = sorted((run / "results" / "render" / job / "renders").glob("*.png"))
+        assert renders, job
+        with Image.open(renders[0]) as image:
+            assert image.size == (size, size) and np.asarray(image).std() > 0

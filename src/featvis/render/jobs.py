@@ -36,15 +36,16 @@ def settings_from_job(job: Mapping[str, Any], mean: Any, std: Any) -> RenderSett
 
 def fit_to_model(job: Mapping[str, Any], loaded: LoadedModel) -> dict[str, Any]:
     """Size-dependent settings from the model's input instead of fixed ImageNet numbers: with
-    ``input_size: null`` a token model (fixed patch grid) or a model smaller than the render sees
-    the render resampled to its own input size, and the standard transforms' pixel amounts shrink
-    with renders under ``STANDARD_SIZE`` px."""
+    ``input_size: null`` a token model (fixed patch grid) sees the render resampled to its own
+    input size, and a model smaller than the render is rendered at its own size; the standard
+    transforms' pixel amounts shrink with renders under ``STANDARD_SIZE`` px."""
     from featvis.core.tokens import token_grid
     from featvis.render.transforms import STANDARD_SIZE, standard_transforms
 
     job, size = dict(job), loaded.preprocess.size
     tokens = any(token_grid(m) is not None for m in loaded.module.modules())
     if job.get("input_size") is None and (tokens or min(size) < job["size"]):
+        job["size"] = min(job["size"], max(size))  # a render no larger than the model sees
         job["input_size"] = size if size[0] != size[1] else size[0]
     if job.get("transforms", "standard") == "standard" and job["size"] < STANDARD_SIZE:
         job["transforms"] = standard_transforms(job["size"])
