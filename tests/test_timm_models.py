@@ -206,3 +206,11 @@ def test_renders_take_their_size_from_the_model(vit):
     assert fit_to_model(job, effnet) == job  # an ImageNet-sized CNN renders as before
     wide = load_model({"architecture": "timm:resnet18", "allow_random": True, "image_size": [32, 48]})
     assert fit_to_model(job, wide)["input_size"] == (32, 48) and fit_to_model(job, wide)["size"] == 48
+
+
+def test_channels_last_layers_are_rejected_at_start(tmp_path):
+    spec = {"architecture": "timm:swin_tiny_patch4_window7_224", "allow_random": True, "image_size": 56}
+    structure = model_structure("swin", spec, tmp_path)
+    with pytest.raises(ConfigError, match=r"layer 'layers.0' of swin outputs channels-last maps \(B, H, W, C\)"):
+        check_layer("swin", "layers.0", structure, "analyses[0].layers")
+    check_layer("swin", "patch_embed.proj", structure, "analyses[0].layers")  # the patch convolution is (B, C, H, W)

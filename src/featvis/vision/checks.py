@@ -93,7 +93,20 @@ def _trace(name: str, build: Mapping[str, Any]) -> dict[str, Any]:
             "token_grids": {n: [g.prefix, g.height, g.width] for n, g in grids.items()},
             "repeated": {n: c for n, c in calls.items() if c > 1},
             "attention": [n for n in shapes if isinstance(modules[n], nn.MultiheadAttention)],
-            "rectifiers": any(type(m) in RECTIFIERS for m in modules.values())}
+            "rectifiers": any(type(m) in RECTIFIERS for m in modules.values()),
+            "channels_last": _channels_last(loaded.module, shapes)}
+
+
+def _channels_last(model, shapes: Mapping[str, Shape]) -> list[str]:
+    """Layers whose 4-D output is (B, H, W, C): in timm models built channels-last (Swin), all but
+    the convolutions (and their BatchNorms), which stay (B, C, H, W)."""
+    from torch import nn
+
+    if getattr(model, "output_fmt", "NCHW") != "NHWC":
+        return []
+    modules = dict(model.named_modules())
+    return [name for name, shape in shapes.items() if shape is not None and len(shape) == 3
+            and not isinstance(modules[name], nn.Conv2d | nn.BatchNorm2d)]
 
 
 def check_layer(model: str, layer: str, structure: Mapping[str, Any], where: str) -> None:
@@ -111,6 +124,10 @@ def check_layer(model: str, layer: str, structure: Mapping[str, Any], where: str
     if shape is None:
         raise ConfigError(f"{where}: layer {layer!r} of {model} returns a tuple or other non-tensor output, "
                           "which featvis cannot read as channels; pick one of its submodules or the next layer")
+    if layer in structure.get("channels_last", []):
+        raise ConfigError(f"{where}: layer {layer!r} of {model} outputs channels-last maps (B, H, W, C), as timm's "
+                          "Swin-style models do, which featvis does not read yet; pick a convolutional layer, or a "
+                          "ViT-style model")
     if runs > 1:
         raise ConfigError(f"{where}: layer {layer!r} of {model} runs {runs} times per forward pass (a shared "
                           "module), so its output is ambiguous; pick a layer that runs once")
