@@ -25,7 +25,7 @@ for c in range(min(sm.params.channels, topk["value"].shape[0])):
     images = [display_image(paths[i], p.image_size, p.channels) for i in ids]
     projections = project(module, layer, to_tensor(images, p).to(device), c, ys, xs, sm.params.method)
     patches = [cut_patch(im, field, y, x) for im, y, x in zip(images, ys, xs)]
-    shown = [cut_patch(projection_to_image(pr, patch_box(field, y, x, p.image_size)), field, y, x)
+    shown = [cut_patch(projection_to_image(pr, patch_box(field, y, x, p.size)), field, y, x)
              for pr, y, x in zip(projections, ys, xs)]
     write_unit_image(sm.output.units, c, sm.params.method, unit_strip(shown), {
         "title": f"{sm.params.method} projections of the top-{k} patches (grey = 0)",

@@ -8,5 +8,5 @@ sm = snakemake  # noqa: F821 - injected by Snakemake
 start_job(sm.log)
 model = load_model(sm.params.spec, sm.params.model)
 p = model.preprocess
-figure = filter_grid(model.module, (1, p.channels, p.image_size, p.image_size), sm.params.model, sm.params.cell_inches)
+figure = filter_grid(model.module, p.input_shape(), sm.params.model, sm.params.cell_inches)
 save_figure(figure, sm.output[0], dpi=sm.params.dpi)

@@ -12,7 +12,7 @@ sm = snakemake  # noqa: F821 - injected by Snakemake
 start_job(sm.log)
 model = load_model(sm.params.spec)
 p = model.preprocess
-shape = (1, p.channels, p.image_size, p.image_size)
+shape = p.input_shape()
 # every module for the table; the analysis layers named too, so a misspelt one fails with the valid names
 traced = ReceptiveFields(model.module, shape, dict.fromkeys([*layer_names(model.module), *sm.params.layers]))
 save_fields(sm.output.fields, shape, {layer: traced.layer_field(layer) for layer in sm.params.layers})

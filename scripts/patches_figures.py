@@ -16,7 +16,7 @@ start_job(sm.log)
 log = logging.getLogger("featvis.vision.patches")
 layer = sm.params.layer
 # the model's cached fields (rule layer_table), traced at its input shape: no model to load here
-(_, channels, image_size, _), fields = load_fields(sm.input.fields)
+(_, channels, *image_size), fields = load_fields(sm.input.fields)
 field = fields[layer]
 log.info("%s: %s", layer, describe_field(field))
 topk = dict(np.load(sm.input.topk))
@@ -25,7 +25,7 @@ paths, labels = manifest["path"].tolist(), manifest["label"].tolist()
 n_channels, k = topk["value"].shape
 word = "minimally" if bool(topk["negative"]) else "maximally"
 shown = list(range(min(sm.params.grid_channels, n_channels)))
-patches = topk_patches(topk, field, paths, image_size, channels, shown)
+patches = topk_patches(topk, field, paths, tuple(image_size), channels, shown)
 title = (f"{sm.params.model} {layer}: top-{k} {word} activating images, "
          f"channels {shown[0]}-{shown[-1]} of {n_channels}\n{describe_field(field)}")
 save_figure(layer_grid(patches, shown, title), sm.output.grid, dpi=sm.params.dpi)
@@ -44,5 +44,5 @@ def write_strip(c, row):
 # Every channel, in chunks, so channels that share images decode them once.
 for start in range(0, n_channels, 64):
     chunk = list(range(start, min(start + 64, n_channels)))
-    for c, row in zip(chunk, topk_patches(topk, field, paths, image_size, channels, chunk)):
+    for c, row in zip(chunk, topk_patches(topk, field, paths, tuple(image_size), channels, chunk)):
         write_strip(c, row)

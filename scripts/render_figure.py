@@ -4,7 +4,7 @@ from featvis.core.figures import save_figure
 from featvis.core.runtime import start_job
 from featvis.render import figures
 from featvis.render.export import save_batch
-from featvis.render.jobs import dataset_images, settings_from_job, with_dataset_statistics
+from featvis.render.jobs import dataset_images, fit_to_model, settings_from_job, with_dataset_statistics
 from featvis.render.recipes import render_addition, render_interpolation, render_regularization_comparison
 from featvis.vision.models import load_model
 
@@ -13,7 +13,7 @@ job, kind = sm.params.job, sm.params.kind
 device = str(start_job(sm.log, {**sm.params.compute, "seed": job["seed"]}))
 model = load_model(sm.params.spec, job["model"])
 images = dataset_images(sm.input.manifest[0], job["size"]) if sm.input.manifest else None
-job = with_dataset_statistics(job, images)
+job = fit_to_model(with_dataset_statistics(job, images), model)
 settings = settings_from_job(job, model.preprocess.mean, model.preprocess.std)
 net, layer, seed = model.module, job["layer"], job["seed"]
 title = f"{job['model']} {layer}"

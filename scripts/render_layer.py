@@ -6,6 +6,7 @@ from featvis.render import figures
 from featvis.render.export import load_channel_maxima, save_batch, save_units, trace_record
 from featvis.render.jobs import (
     dataset_images,
+    fit_to_model,
     job_objectives,
     layer_channels,
     settings_from_job,
@@ -21,7 +22,7 @@ device = start_job(sm.log, {**sm.params.compute, "seed": job["seed"]})
 model = load_model(sm.params.spec, job["model"])
 pre = model.preprocess
 images = dataset_images(sm.input.manifest[0], job["size"]) if sm.input.manifest else None
-job = with_dataset_statistics(job, images)
+job = fit_to_model(with_dataset_statistics(job, images), model)
 settings = settings_from_job(job, pre.mean, pre.std)
 extra = {"model": job["model"], "layer": job.get("layer"), "settings": repr(settings)}
 
@@ -35,7 +36,7 @@ if job.get("objectives"):
     grid = figures.named_grid(batch.result.images, batch.names, title)
     labels = batch.names
 else:
-    channels = layer_channels(model.module, job["layer"], job["channels"], pre.channels)
+    channels = layer_channels(model.module, job["layer"], job["channels"], pre.channels, pre.size)
     copies = int(job["copies"])
     batch = render_channels(model.module, job["layer"], channels, settings, seed=job["seed"], copies=copies,
                             diversity=float(job["diversity"]), device=str(device), progress=True)

@@ -29,13 +29,14 @@ def _resolved_config():
         return load_yaml(RESOLVED_CONFIG)
     from featvis.gallery.checks import check_gallery
     from featvis.render.checks import check_render
-    from featvis.vision.checks import check_vision, layer_shapes
+    from featvis.vision.checks import check_views, check_vision, layer_shapes
 
     resolved = resolve(config, load_yaml(f"{workflow.basedir}/workflow/schemas/config.schema.yaml"))
     structures = check_vision(resolved, MODEL_CACHE)
     check_render(resolved, structures)
     check_gallery(resolved, structures)
     choose_views(resolved, lambda model: layer_shapes(structures[model]))
+    check_views(resolved, structures)
     text = yaml.safe_dump(resolved, sort_keys=False)
     written = Path(RESOLVED_CONFIG)
     if not workflow.dryrun and (not written.exists() or written.read_text() != text):  # same bytes: leave it

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from featvis.core.names import unknown
+from featvis.core.tokens import layer_output, token_grid
 
 
 class UnknownLayerError(KeyError):
@@ -49,10 +50,14 @@ def capture(
     handles = []
 
     def make_hook(name: str):
-        def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-            outputs[name] = output.detach() if detach else output
+        def hook(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
+            seen = layer_output(module, output)  # a token layer as its (B, C, H, W) map
+            outputs[name] = seen.detach() if detach else seen
             if stop_early and len(outputs) == len(names):
                 raise _StopForward
+            if seen is not output and not detach:  # the model goes on from the map, so gradients reach it
+                return token_grid(module).to_tokens(seen, output)
+            return None
 
         return hook
 
@@ -82,11 +87,22 @@ def probe_input(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
 def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...] | None]:
     """Named modules in the order a probe forward pass first runs them, with the shape
     of that first output (without the batch axis; ``None`` when it is not a tensor)."""
+    return probe_calls(model, input_shape)[0]
+
+
+def probe_calls(
+    model: nn.Module, input_shape: tuple[int, ...]
+) -> tuple[dict[str, tuple[int, ...] | None], dict[str, int]]:
+    """:func:`execution_order`, plus how many times each module ran (a shared module runs more than once).
+    Token layers report the shape of their spatial map, ``(C, H, W)``."""
     seen: dict[str, tuple[int, ...] | None] = {}
+    calls: dict[str, int] = {}
 
     def make_hook(name: str):
-        def hook(_module, _inputs, output) -> None:  # returning a value would replace the output
+        def hook(module, _inputs, output) -> None:  # returning a value would replace the output
+            calls[name] = calls.get(name, 0) + 1
             if name not in seen:
+                output = layer_output(module, output)
                 seen[name] = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else None
 
         return hook
@@ -99,4 +115,4 @@ def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str,
     finally:
         for handle in handles:
             handle.remove()
-    return seen
+    return seen, calls

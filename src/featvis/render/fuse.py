@@ -59,9 +59,10 @@ def _state_token(model: nn.Module) -> tuple:
     return tuple((t.data_ptr(), t._version, t.device.type) for t in tensors)
 
 
-def prepare_model(model: nn.Module, keep: Iterable[str] = (), channels: int = 3, probe_size: int = 64,
-                  fold: bool = True) -> nn.Module:
-    """An eval-mode, frozen copy of ``model`` for rendering (cached per model and ``keep``)."""
+def prepare_model(model: nn.Module, keep: Iterable[str] = (), channels: int = 3,
+                  probe_size: int | tuple[int, int] = 64, fold: bool = True) -> nn.Module:
+    """An eval-mode, frozen copy of ``model`` for rendering (cached per model and ``keep``);
+    ``channels`` and ``probe_size`` are the model's input (the fold is checked on a probe of it)."""
     key = (frozenset(keep), channels, fold)
     token = _state_token(model)
     cached_token, per_model = _CACHE.get(model, (None, {}))
@@ -73,7 +74,8 @@ def prepare_model(model: nn.Module, keep: Iterable[str] = (), channels: int = 3,
     frozen = copy.deepcopy(model).eval().requires_grad_(False)
     prepared = frozen
     if fold and any(isinstance(m, nn.BatchNorm2d) for m in frozen.modules()):
-        probe = torch.randn(2, channels, probe_size, probe_size, generator=torch.Generator().manual_seed(0))
+        size = (probe_size, probe_size) if isinstance(probe_size, int) else tuple(probe_size)
+        probe = torch.randn(2, channels, *size, generator=torch.Generator().manual_seed(0))
         probe = probe.to(next(frozen.parameters()).device)
         folded = copy.deepcopy(frozen)
         modules = dict(folded.named_modules())

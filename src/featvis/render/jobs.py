@@ -34,14 +34,34 @@ def settings_from_job(job: Mapping[str, Any], mean: Any, std: Any) -> RenderSett
     return RenderSettings(mean=tuple(mean), std=tuple(std), **values)
 
 
-def layer_channels(model: nn.Module, layer: str, channels: Any, in_channels: int = 3, probe: int = 64) -> list[int]:
+def fit_to_model(job: Mapping[str, Any], loaded: LoadedModel) -> dict[str, Any]:
+    """Size-dependent settings from the model's input instead of fixed ImageNet numbers: with
+    ``input_size: null`` a token model (fixed patch grid) sees the render resampled to its own
+    input size, and a model smaller than the render is rendered at its own size; the standard
+    transforms' pixel amounts shrink with renders under ``STANDARD_SIZE`` px."""
+    from featvis.core.tokens import token_grid
+    from featvis.render.transforms import STANDARD_SIZE, standard_transforms
+
+    job, size = dict(job), loaded.preprocess.size
+    tokens = any(token_grid(m) is not None for m in loaded.module.modules())
+    if job.get("input_size") is None and (tokens or min(size) < job["size"]):
+        job["size"] = min(job["size"], max(size))  # a render no larger than the model sees
+        job["input_size"] = size if size[0] != size[1] else size[0]
+    if job.get("transforms", "standard") == "standard" and job["size"] < STANDARD_SIZE:
+        job["transforms"] = standard_transforms(job["size"])
+    return job
+
+
+def layer_channels(model: nn.Module, layer: str, channels: Any, in_channels: int = 3,
+                   probe: int | tuple[int, int] = 64) -> list[int]:
     """``"all"`` becomes every channel of ``layer`` (found by a probe forward); a list is checked."""
     get_layer(model, layer)
     if channels != "all" and not isinstance(channels, list | tuple):
         raise ValueError(f"channels must be a list of integers or 'all', got {channels!r}")
     with torch.no_grad(), capture(model, [layer], stop_early=True) as acts:
         device = next(model.parameters()).device
-        run_to_layers(model.eval(), torch.zeros(1, in_channels, probe, probe, device=device), acts)
+        size = (probe, probe) if isinstance(probe, int) else tuple(probe)
+        run_to_layers(model.eval(), torch.zeros(1, in_channels, *size, device=device), acts)
     count = acts[layer].shape[1]
     if channels == "all":
         return list(range(count))

@@ -39,7 +39,7 @@ class RenderSettings:
     transforms: Any = "standard"  # "standard", "none" or a list of {"name": ..., ...}
     regularizers: Sequence[Mapping[str, Any]] = ()
     octaves: Sequence[tuple[int, int]] = ()  # (size, steps) pairs; overrides size and steps
-    input_size: int | None = None  # resample to the model's input size after transforms
+    input_size: int | tuple[int, int] | None = None  # resample to the model's input size after transforms
     snapshots: Sequence[int] = ()  # steps (1-based) at which to keep a copy of the images
     mean: Sequence[float] = (0.485, 0.456, 0.406)
     std: Sequence[float] = (0.229, 0.224, 0.225)
@@ -84,17 +84,21 @@ class _Pipeline:
         std = torch.tensor(settings.std, device=device).reshape(1, -1, 1, 1)
         self.inv_std, self.shift = 1.0 / std, -mean / std  # (x - mean) / std as one fused op
         self.input_size = settings.input_size
-        self.grey = len(settings.mean) == 1  # one-channel models see the luminance of the render
+        self.channels = len(settings.mean)
+        self.grey = self.channels == 1  # one-channel models see the luminance of the render
 
     def activations(self, images: torch.Tensor, rng: ItemRng | None, acts: dict) -> dict:
-        if rng is not None and not self.grey:  # normalisation fused into the transforms' last pass
+        if rng is not None and self.channels == 3:  # normalisation fused into the transforms' last pass
             x = self.transforms(images, rng, post=(self.inv_std, self.shift))
         else:
             x = self.transforms(images, rng) if rng is not None else images
-            if self.input_size and tuple(x.shape[-2:]) != (self.input_size,) * 2:
-                x = F.interpolate(x, size=(self.input_size,) * 2, mode="bilinear", align_corners=False)
+            size = _pair(self.input_size) if self.input_size else None
+            if size and tuple(x.shape[-2:]) != size:
+                x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
             if self.grey:
                 x = x.mean(1, keepdim=True)
+            elif self.channels > 3:  # extra channels (e.g. alpha) see an opaque, constant 1
+                x = torch.cat([x, x.new_ones(x.shape[0], self.channels - 3, *x.shape[2:])], 1)
             x = torch.addcmul(self.shift, x, self.inv_std)
         # no channels-last copy of the input: the first conv (channels-last weights) does that itself
         try:
@@ -124,7 +128,8 @@ def render(model: nn.Module, objective: Objective, seeds: Sequence[int],
         transforms.check_size(size)
     for name in objective.layers:
         get_layer(model, name)
-    net = prepare_model(model.to(device), keep=objective.layers, fold=settings.fold_batchnorm)
+    net = prepare_model(model.to(device), keep=objective.layers, channels=len(settings.mean),
+                        probe_size=_pair(settings.input_size or schedule[-1][0]), fold=settings.fold_batchnorm)
     penalties = Penalties(settings.regularizers)
     pipe = _Pipeline(net, objective, settings, transforms, device)
     rng = ItemRng(seeds)
@@ -179,3 +184,7 @@ def _make_param(settings: RenderSettings, seeds: Sequence[int], size: int,
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
         param.load_images(images.to(device))
     return param
+
+
+def _pair(size: int | Sequence[int]) -> tuple[int, int]:
+    return (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))

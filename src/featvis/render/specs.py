@@ -65,7 +65,7 @@ class SpecContext:
 
     model: nn.Module
     in_channels: int = 3
-    image_size: int = 224  # probe size: layer widths and the output layer come from one forward
+    image_size: int | tuple[int, int] = 224  # probe size: layer widths and the output layer come from one forward
     class_names: Sequence[str] = ()
     layer: str | None = None  # the layer of specs that name none (a job's `layer`)
     features: FeatureFiles | None = None  # needed only by directions from classes
@@ -126,7 +126,9 @@ class SpecContext:
         modes = {module: module.training for module in self.model.modules()}  # a probe must not touch BatchNorm
         try:
             with torch.no_grad():
-                result = self.model.eval()(probe_input(self.model, (1, self.in_channels) + (self.image_size,) * 2))
+                side = self.image_size
+                size = (side, side) if isinstance(side, int) else tuple(side)
+                result = self.model.eval()(probe_input(self.model, (1, self.in_channels, *size)))
         finally:
             for module, training in modes.items():
                 module.train(training)

@@ -181,19 +181,19 @@ class RandomRotate(AffineTransform):
 
 @register_transform("resize")
 class Resize(AffineTransform):
-    """Resample to a fixed ``size`` (the model's input size), bilinear."""
+    """Resample to a fixed ``size`` (the model's input size: a side or (height, width)), bilinear."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int | Sequence[int]) -> None:
         super().__init__()
-        self.size = int(size)
+        self.size = (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
     def out_size(self, size: tuple[int, int]) -> tuple[int, int]:
-        return self.size, self.size
+        return self.size
 
     def matrices(self, rng: ItemRng, size: tuple[int, int]) -> torch.Tensor:
         m = _eye(len(rng))
-        m[:, 0, 0] = size[1] / self.size
-        m[:, 1, 1] = size[0] / self.size
+        m[:, 0, 0] = size[1] / self.size[1]
+        m[:, 1, 1] = size[0] / self.size[0]
         return m
 
 
@@ -273,14 +273,21 @@ class Compose(nn.Module):
         return warp(images, total, size, fill, gain, bias)
 
 
-def standard_transforms() -> list[dict[str, Any]]:
-    """The Distill recipe (Olah et al. 2017): pad 12, jitter 8, scale, rotate, jitter 4."""
+STANDARD_SIZE = 128  # the render side the Distill recipe's pixel amounts were set for
+
+
+def standard_transforms(size: int = STANDARD_SIZE) -> list[dict[str, Any]]:
+    """The Distill recipe (Olah et al. 2017): pad 12, jitter 8, scale, rotate, jitter 4, at
+    ``STANDARD_SIZE`` px; smaller renders get pixel amounts shrunk in proportion (at least 1)."""
+    def px(amount: int) -> int:
+        return max(1, round(amount * min(1.0, size / STANDARD_SIZE)))
+
     return [
-        {"name": "pad", "size": 12},
-        {"name": "jitter", "size": 8},
+        {"name": "pad", "size": px(12)},
+        {"name": "jitter", "size": px(8)},
         {"name": "scale"},
         {"name": "rotate"},
-        {"name": "jitter", "size": 4},
+        {"name": "jitter", "size": px(4)},
     ]
 
 

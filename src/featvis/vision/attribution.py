@@ -190,5 +190,5 @@ def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarr
     heat = np.maximum(heat, 0)
     heat = heat / heat.max() if heat.max() > 0 else heat
     colour = matplotlib.colormaps["jet"](heat)[..., :3]
-    base = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+    base = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3]  # RGBA: its colours
     return ((1 - alpha) * base + alpha * 255 * colour).clip(0, 255).astype(np.uint8)

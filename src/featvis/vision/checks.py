@@ -75,25 +75,67 @@ def _same_file(path: str | None, stat: list[int] | None) -> bool:
 
 
 def _trace(name: str, build: Mapping[str, Any]) -> dict[str, Any]:
-    """Load the model (this checks the architecture and the weights file) and run one probe."""
-    from featvis.core.hooks import execution_order, layer_names
+    """Load the model (this checks the architecture, the weights file and the input size) and run one probe."""
+    from torch import nn
+
+    from featvis.core.hooks import layer_names, probe_calls
+    from featvis.core.tokens import token_grid
+    from featvis.vision.attribution import RECTIFIERS
     from featvis.vision.models import load_model
 
     loaded = load_model(build, name)
-    p = loaded.preprocess
-    shapes = execution_order(loaded.module, (1, p.channels, p.image_size, p.image_size))
+    shapes, calls = probe_calls(loaded.module, loaded.preprocess.input_shape())
+    modules = dict(loaded.module.named_modules())
+    grids = {n: token_grid(modules[n]) for n in shapes if token_grid(modules[n]) is not None}
     return {"shapes": {k: list(v) if v is not None else None for k, v in shapes.items()},
-            "modules": layer_names(loaded.module), "weights": loaded.weights, "weights_stat": _stat(loaded.weights)}
+            "modules": layer_names(loaded.module), "weights": loaded.weights, "weights_stat": _stat(loaded.weights),
+            "input": list(loaded.preprocess.input_shape()[1:]),
+            "token_grids": {n: [g.prefix, g.height, g.width] for n, g in grids.items()},
+            "repeated": {n: c for n, c in calls.items() if c > 1},
+            "attention": [n for n in shapes if isinstance(modules[n], nn.MultiheadAttention)],
+            "rectifiers": any(type(m) in RECTIFIERS for m in modules.values()),
+            "channels_last": _channels_last(loaded.module, shapes)}
+
+
+def _channels_last(model, shapes: Mapping[str, Shape]) -> list[str]:
+    """Layers whose 4-D output is (B, H, W, C): in timm models built channels-last (Swin), all but
+    the convolutions (and their BatchNorms), which stay (B, C, H, W)."""
+    from torch import nn
+
+    if getattr(model, "output_fmt", "NCHW") != "NHWC":
+        return []
+    modules = dict(model.named_modules())
+    return [name for name, shape in shapes.items() if shape is not None and len(shape) == 3
+            and not isinstance(modules[name], nn.Conv2d | nn.BatchNorm2d)]
 
 
 def check_layer(model: str, layer: str, structure: Mapping[str, Any], where: str) -> None:
-    """A layer must be one of the model's modules and must run in the forward pass."""
-    if layer in structure["shapes"]:
-        return
-    if layer in structure["modules"]:
-        raise ConfigError(f"{where}: layer {layer!r} of {model} does not run in its forward pass")
-    raise ConfigError(f"{where}: {unknown('layer', layer, structure['modules'])} of model {model}; "
-                      f"results/models/{model}/layers.tsv lists them all")
+    """A layer must be one of the model's modules, run once in the forward pass and give one
+    tensor that featvis can read as channels (a token layer needs its patch grid)."""
+    if layer not in structure["shapes"]:
+        if layer in structure["modules"]:
+            raise ConfigError(f"{where}: layer {layer!r} of {model} does not run in its forward pass")
+        raise ConfigError(f"{where}: {unknown('layer', layer, structure['modules'])} of model {model}; "
+                          f"results/models/{model}/layers.tsv lists them all")
+    shape, runs = structure["shapes"][layer], structure.get("repeated", {}).get(layer, 1)
+    if layer in structure.get("attention", []):
+        raise ConfigError(f"{where}: layer {layer!r} of {model} is an nn.MultiheadAttention, which returns "
+                          "(output, attention weights); pick the module that reads its output (e.g. the next norm)")
+    if shape is None:
+        raise ConfigError(f"{where}: layer {layer!r} of {model} returns a tuple or other non-tensor output, "
+                          "which featvis cannot read as channels; pick one of its submodules or the next layer")
+    if layer in structure.get("channels_last", []):
+        raise ConfigError(f"{where}: layer {layer!r} of {model} outputs channels-last maps (B, H, W, C), as timm's "
+                          "Swin-style models do, which featvis does not read yet; pick a convolutional layer, or a "
+                          "ViT-style model")
+    if runs > 1:
+        raise ConfigError(f"{where}: layer {layer!r} of {model} runs {runs} times per forward pass (a shared "
+                          "module), so its output is ambiguous; pick a layer that runs once")
+    if len(shape) == 2 and layer not in structure.get("token_grids", {}):
+        tokens, width = shape
+        raise ConfigError(f"{where}: layer {layer!r} of {model} outputs {tokens} tokens of width {width} and "
+                          f"featvis cannot infer their patch grid; set it in the config: models.{model}.token_grid: "
+                          "{prefix: <class and register tokens>, height: <patch rows>, width: <patch columns>}")
 
 
 def layer_width(structure: Mapping[str, Any], layer: str) -> int | None:
@@ -157,3 +199,13 @@ def _model_problem(name: str, spec: Mapping[str, Any], error: Exception) -> str:
 def layer_shapes(structure: Mapping[str, Any]) -> dict[str, Shape]:
     """Layer shapes as tuples, for the config's stage defaults (e.g. Grad-CAM's last spatial layer)."""
     return {k: tuple(v) if v is not None else None for k, v in structure["shapes"].items()}
+
+
+def check_views(config: Mapping[str, Any], structures: Mapping[str, Mapping[str, Any]]) -> None:
+    """Checks that need each view stage's chosen layers (``analyses[].views``): DeconvNet
+    projections swap ReLU modules, so a model without any (a ViT's GELUs) cannot have them."""
+    for analysis in config["analyses"]:
+        model = analysis["model"]
+        if analysis["views"]["attribution"] and structures[model].get("rectifiers") is False:
+            raise ConfigError(f"attribution.layers.{model}: DeconvNet projections need ReLU modules and {model} has "
+                              f"none; set `attribution.layers: {{{model}: []}}` to skip them (Grad-CAM still runs)")

@@ -62,27 +62,33 @@ def _decode(path: str | os.PathLike, mode: str = "RGB") -> tuple[Image.Image, st
                 return image.convert(mode), image.mode, False
             rgba = image.convert("RGBA")
             transparent = rgba.getchannel("A").getextrema()[0] < 255
+            if mode == "RGBA":  # a 4-channel model reads the alpha as its fourth channel
+                return rgba, image.mode, transparent
             background = Image.new("RGBA", rgba.size, (*TRANSPARENT_BACKGROUND, 255))
             return Image.alpha_composite(background, rgba).convert(mode), image.mode, transparent
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise CorruptImageError(f"cannot read image {path}: {error}") from error
 
 
+MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
 def open_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
-    """Decode an image fully (so truncation is caught here) as RGB or grayscale, with any
-    transparency composited onto ``TRANSPARENT_BACKGROUND``."""
-    return _decode(path, "RGB" if channels == 3 else "L")[0]
+    """Decode an image fully (so truncation is caught here) as grayscale, RGB or RGBA, with any
+    transparency composited onto ``TRANSPARENT_BACKGROUND`` (except in RGBA, which keeps it)."""
+    return _decode(path, MODES[channels])[0]
 
 
-def display_image(path: str | os.PathLike, size: int, channels: int = 3) -> np.ndarray:
-    """The image as the model sees it before normalization: shorter side resized to
-    ``size``, centre-cropped to ``size x size``; uint8 (H, W) or (H, W, 3)."""
+def display_image(path: str | os.PathLike, size: int | tuple[int, int], channels: int = 3) -> np.ndarray:
+    """The image as the model sees it before normalization: resized (keeping its aspect) to
+    cover ``size`` (a side, or (height, width)), then centre-cropped to it; uint8 (H, W) or (H, W, C)."""
+    height, width = (size, size) if isinstance(size, int) else size
     image = open_image(path, channels)
-    scale = size / min(image.size)
-    new = (max(size, round(image.width * scale)), max(size, round(image.height * scale)))
+    scale = max(height / image.height, width / image.width)
+    new = (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
     image = image.resize(new, Image.Resampling.BILINEAR)
-    left, top = (new[0] - size) // 2, (new[1] - size) // 2
-    return np.asarray(image.crop((left, top, left + size, top + size)))
+    left, top = (new[0] - width) // 2, (new[1] - height) // 2
+    return np.asarray(image.crop((left, top, left + width, top + height)))
 
 
 def to_tensor(images: list[np.ndarray], preprocess: Preprocess) -> torch.Tensor:

@@ -22,6 +22,8 @@ from torch import nn
 
 from featvis.core.names import unknown
 from featvis.core.registry import registrar
+from featvis.core.tokens import attach_token_grids
+from featvis.vision.timm_models import build_timm, is_timm
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -46,15 +48,29 @@ class MissingWeightsError(FileNotFoundError):
         return str(self.args[0])
 
 
+class InputSizeError(ValueError):
+    """The model's forward pass fails at the configured input size or channel count."""
+
+
 @dataclass(frozen=True)
 class Preprocess:
     """How images must be prepared for a model; travels with the model."""
 
-    image_size: int
+    image_size: int | tuple[int, int]  # a side, or (height, width) for a non-square input
     mean: tuple[float, ...]
     std: tuple[float, ...]
     channels: int = 3
     class_names: tuple[str, ...] = field(default=(), repr=False)
+    interpolation: str = "bilinear"
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the model's input."""
+        side = self.image_size
+        return (int(side), int(side)) if isinstance(side, int) else (int(side[0]), int(side[1]))
+
+    def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
+        return (batch, self.channels, *self.size)
 
 
 @dataclass
@@ -82,7 +98,10 @@ def load_model(spec: Mapping[str, Any] | str, name: str | None = None) -> Loaded
     """Build the model a spec names, load its weights and put it in eval mode."""
     spec = {"architecture": spec} if isinstance(spec, str) else dict(spec)
     arch = spec.get("architecture")
-    if arch in ARCHITECTURES:
+    if is_timm(arch):
+        def build(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str | None]:
+            return build_timm(arch, spec)
+    elif arch in ARCHITECTURES:
         build = ARCHITECTURES[arch]
     elif arch in _torchvision_names():
         def build(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str | None]:
@@ -90,7 +109,7 @@ def load_model(spec: Mapping[str, Any] | str, name: str | None = None) -> Loaded
     else:
         raise UnknownModelError(
             f"{unknown('model architecture', str(arch), known_architectures())}; "
-            "featvis.vision.models.known_architectures() lists them all"
+            "featvis.vision.models.known_architectures() lists them all, and timm:<name> builds any timm model"
         )
     if is_stand_in(spec):
         with torch.random.fork_rng(devices=[]):  # its weights depend on nothing but the fixed seed
@@ -98,12 +117,31 @@ def load_model(spec: Mapping[str, Any] | str, name: str | None = None) -> Loaded
             module, preprocess, weights = build(spec)
     else:
         module, preprocess, weights = build(spec)
+    expected = preprocess
     preprocess = _apply_overrides(preprocess, spec)
-    return LoadedModel(name or arch, module.eval(), preprocess, weights)
+    _find_token_grids(module.eval(), preprocess, expected, spec, name or arch)
+    return LoadedModel(name or arch, module, preprocess, weights)
+
+
+def _find_token_grids(module: nn.Module, preprocess: Preprocess, expected: Preprocess, spec: Mapping[str, Any],
+                      name: str) -> None:
+    """One probe pass at the configured input: marks token layers with their grid, and fails
+    clearly when the model cannot run at that size or channel count."""
+    try:
+        attach_token_grids(module, preprocess.input_shape(), spec.get("token_grid"))
+    except (RuntimeError, AssertionError, ValueError, TypeError) as error:
+        def shape(p: Preprocess) -> str:
+            return f"{p.channels} channels at {p.size[0]}x{p.size[1]} px"
+
+        raise InputSizeError(
+            f"{name}: the forward pass fails at the configured input, {shape(preprocess)} ({error}); the "
+            f"architecture expects {shape(expected)}: set `image_size` and `channels` to fit it") from None
 
 
 def _apply_overrides(preprocess: Preprocess, spec: Mapping[str, Any]) -> Preprocess:
     overrides = {key: spec[key] for key in ("image_size", "channels") if spec.get(key) is not None}
+    if isinstance(overrides.get("image_size"), list):  # [height, width] from the config
+        overrides["image_size"] = tuple(overrides["image_size"])
     for key in ("mean", "std", "class_names"):
         if spec.get(key) is not None:
             overrides[key] = tuple(spec[key])

@@ -27,11 +27,13 @@ OUTSIDE = 128  # grey for the part of a receptive field beyond the image border
 UNIT_PATCH_PX = 96  # side of each patch in a unit's strip (the gallery's unit pages)
 
 
-def patch_box(field: Field | None, y: int, x: int, size: int) -> tuple[int, int, int, int]:
-    """Clipped input box (y0, y1, x0, x1) of position (y, x); the whole image for a global field."""
+def patch_box(field: Field | None, y: int, x: int, size: int | tuple[int, int]) -> tuple[int, int, int, int]:
+    """Clipped input box (y0, y1, x0, x1) of position (y, x) in an image of ``size`` (a side or
+    (height, width)); the whole image for a global field."""
+    height, width = (size, size) if isinstance(size, int) else size
     if field is None:
-        return 0, size, 0, size
-    return field.box(int(y), int(x), size, size)
+        return 0, height, 0, width
+    return field.box(int(y), int(x), height, width)
 
 
 def cut_patch(image: np.ndarray, field: Field | None, y: int, x: int) -> np.ndarray:
@@ -53,7 +55,8 @@ def cut_patch(image: np.ndarray, field: Field | None, y: int, x: int) -> np.ndar
 
 
 def topk_patches(
-    topk: dict[str, np.ndarray], field: Field | None, paths: Sequence[str], image_size: int, channels: int,
+    topk: dict[str, np.ndarray], field: Field | None, paths: Sequence[str], image_size: int | tuple[int, int],
+    channels: int,
     which: Sequence[int],
 ) -> list[list[np.ndarray]]:
     """Patches for the listed channels, each a list of K patches (best first)."""
@@ -84,6 +87,8 @@ def unit_strip(patches: Sequence[np.ndarray], size: int = UNIT_PATCH_PX) -> np.n
 def describe_field(field: Field | None) -> str:
     if field is None:
         return "global receptive field: patches are whole images"
+    if field.kind == "token":
+        return f"tokens see the whole image: patches are each token's own {field.size[0]}x{field.size[1]} px patch"
     return f"receptive field {field.size[0]}x{field.size[1]} px, stride {field.jump[0]}"
 
 

@@ -30,8 +30,9 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
-from featvis.core.hooks import get_layer, probe_input
+from featvis.core.hooks import capture, get_layer, probe_input, run_to_layers
 from featvis.core.io import save_npz
+from featvis.core.tokens import TokenGrid, token_grid
 
 Interval = tuple[int, int]  # inclusive [first, last]
 
@@ -200,6 +201,8 @@ class ReceptiveFields:
     def __init__(self, model: nn.Module, input_shape: tuple[int, ...], layers: Iterable[str]) -> None:
         self.input_size = tuple(input_shape[-2:])
         self.layer_node: dict[str, int | None] = {}
+        self.model, self.input_shape = model, tuple(input_shape)
+        self._tokens: dict[str, LayerField | None] = {}
         image = probe_input(model, input_shape)
         tracer = _GraphTracer(image)
 
@@ -223,11 +226,21 @@ class ReceptiveFields:
 
     def field(self, layer: str) -> Field | None:
         """Nominal field (size, stride, offset); ``None`` where it is the whole image."""
+        grid = token_grid(get_layer(self.model, layer))
+        if grid is not None:
+            field = self.layer_field(layer)
+            return field.nominal if field is not None and field.kind == "exact" else None
         node = self.layer_node.get(layer)
         return None if node is None else self.nodes[node].field
 
     def layer_field(self, layer: str) -> LayerField | None:
         """The layer's field with the exact box of every output position (``None``: global)."""
+        if token_grid(get_layer(self.model, layer)) is not None:
+            if layer not in self._tokens:  # every token layer of the trace at once: one forward pass
+                grids = {name: token_grid(get_layer(self.model, name)) for name in self.layer_node}
+                self._tokens.update(token_fields(self.model, self.input_shape, {
+                    name: grid for name, grid in grids.items() if grid is not None and name not in self._tokens}))
+            return self._tokens[layer]
         nominal = self.field(layer)
         if nominal is None:
             return None
@@ -275,6 +288,7 @@ class LayerField:
     nominal: Field
     input_size: tuple[int, int]
     boxes: np.ndarray  # (H, W, 4) int32: y0, y1, x0, x1 of each position of the layer's grid
+    kind: str = "exact"  # "token": each token sees the whole image; boxes are its own patch
 
     @property
     def size(self) -> tuple[int, int]:
@@ -312,6 +326,7 @@ def save_fields(path: str | os.PathLike, input_shape: tuple[int, ...], fields: M
         if field is not None:
             arrays[f"{name}:nominal"] = np.array([field.jump, field.lo, field.nominal.hi], dtype=np.int64)
             arrays[f"{name}:boxes"] = field.boxes
+            arrays[f"{name}:kind"] = np.array(field.kind)
     save_npz(path, **arrays)
 
 
@@ -325,5 +340,48 @@ def load_fields(path: str | os.PathLike) -> tuple[tuple[int, ...], dict[str, Lay
                 fields[name] = None
                 continue
             jump, lo, hi = (tuple(int(v) for v in row) for row in data[f"{name}:nominal"])
-            fields[name] = LayerField(Field(jump, lo, hi), shape[-2:], data[f"{name}:boxes"])
+            kind = str(data[f"{name}:kind"]) if f"{name}:kind" in data else "exact"
+            fields[name] = LayerField(Field(jump, lo, hi), shape[-2:], data[f"{name}:boxes"], kind)
     return shape, fields
+
+
+# --- token layers: the field is read off the input gradient -----------------------------
+
+
+def token_supports(model: nn.Module, input_shape: tuple[int, ...], tokens: Mapping[str, tuple[int, int]]
+                   ) -> dict[str, np.ndarray]:
+    """Per token layer, the input pixels (H, W) whose gradient reaches its token (y, x), on a random
+    probe: one forward pass, then one backward per layer through the part of the graph below it."""
+    like = probe_input(model, input_shape)
+    generator = torch.Generator().manual_seed(0)
+    image = torch.randn(like.shape, generator=generator, dtype=like.dtype).to(like.device).requires_grad_(True)
+    supports = {}
+    with torch.enable_grad(), capture(model, tokens, detach=False, stop_early=True) as out:
+        run_to_layers(model, image, out)
+        for layer, (y, x) in tokens.items():
+            (grad,) = torch.autograd.grad(out[layer][0, :, y, x].square().sum(), image, retain_graph=True,
+                                          allow_unused=True)
+            supports[layer] = (grad[0].abs().sum(0) > 0).cpu().numpy() if grad is not None else None
+    return supports
+
+
+def token_fields(model: nn.Module, input_shape: tuple[int, ...], grids: Mapping[str, TokenGrid]
+                 ) -> dict[str, LayerField]:
+    """Token layers' fields: each token's own patch. Where the centre token's gradient support stays
+    inside its patch (the patch embedding and per-token layers) that is the exact field (kind
+    ``exact``); once attention has mixed tokens it is the whole image, and the patch is only where
+    the token sits (kind ``token``)."""
+    centres = {layer: (grid.height // 2, grid.width // 2) for layer, grid in grids.items()}
+    supports = token_supports(model, input_shape, centres)
+    return {layer: _token_field(grid, input_shape[-2:], supports[layer]) for layer, grid in grids.items()}
+
+
+def _token_field(grid: TokenGrid, size: tuple[int, int], support: np.ndarray | None) -> LayerField:
+    patch = (size[0] // grid.height, size[1] // grid.width)
+    boxes = np.array([[(py * patch[0], (py + 1) * patch[0], px * patch[1], (px + 1) * patch[1])
+                       for px in range(grid.width)] for py in range(grid.height)], dtype=np.int32)
+    outside = np.zeros(size, dtype=bool) if support is None else support.copy()
+    y0, y1, x0, x1 = boxes[grid.height // 2, grid.width // 2]
+    outside[y0:y1, x0:x1] = False
+    nominal = Field(patch, (0, 0), (patch[0] - 1, patch[1] - 1))
+    return LayerField(nominal, tuple(size), boxes, "token" if outside.any() else "exact")

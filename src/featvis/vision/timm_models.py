@@ -1,0 +1,111 @@
+"""timm models by name: ``architecture: timm:<name>``.
+
+The architecture is built by timm with ``pretrained=False`` (timm never downloads here);
+weights come from ``weights:`` (a state dict or ``.safetensors`` file) or from the
+Hugging Face hub cache, where timm's own download would have put them. Preprocessing
+(input size, mean, std, interpolation) is read from the model's pretrained config, class
+names from timm's ImageNet metadata where the classes are an ImageNet subset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from featvis.core.names import unknown
+
+PREFIX = "timm:"
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def is_timm(arch: Any) -> bool:
+    return isinstance(arch, str) and arch.startswith(PREFIX)
+
+
+def build_timm(arch: str, spec: Mapping[str, Any]):
+    """``(module with weights loaded, Preprocess, weights path)`` for ``timm:<name>``."""
+    import timm
+
+    from featvis.vision.models import Preprocess, UnknownModelError
+
+    name = arch[len(PREFIX):]
+    if not timm.is_model(name):
+        raise UnknownModelError(f"{unknown('timm model', name, timm.list_models())}; timm.list_models() lists them all")
+    module = timm.create_model(name, pretrained=False, **_build_kwargs(name, spec))
+    path = _weights_path(arch, module, spec)
+    if path is not None:
+        timm.models.load_checkpoint(module, str(path), weights_only=True)
+    cfg = module.pretrained_cfg
+    size = tuple(cfg["input_size"][1:])
+    preprocess = Preprocess(
+        size[0] if size[0] == size[1] else size, tuple(cfg["mean"]), tuple(cfg["std"]), int(cfg["input_size"][0]),
+        _class_names(module), interpolation=cfg.get("interpolation", "bilinear"))
+    return module, _fit_channels(preprocess, module), None if path is None else str(path)
+
+
+def _build_kwargs(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Channels and, for models built for one input size (ViTs), the size, from the spec."""
+    import timm
+
+    kwargs: dict[str, Any] = {}
+    if spec.get("channels") is not None:
+        kwargs["in_chans"] = int(spec["channels"])
+    fixed = timm.models.get_pretrained_cfg(name)
+    if spec.get("image_size") is not None and fixed is not None and fixed.fixed_input_size:
+        size = spec["image_size"]
+        kwargs["img_size"] = tuple(size) if isinstance(size, list) else int(size)
+    return kwargs
+
+
+def _weights_path(arch: str, module: nn.Module, spec: Mapping[str, Any]) -> Path | None:
+    from featvis.vision.models import MissingWeightsError, _require_file, is_stand_in
+
+    if spec.get("allow_random", False) or is_stand_in(spec):
+        return None
+    if spec.get("weights"):
+        return _require_file(spec["weights"], arch)
+    repo = module.pretrained_cfg.get("hf_hub_id")
+    if repo:
+        from huggingface_hub import constants, try_to_load_from_cache
+
+        for filename in WEIGHT_FILES:  # a cache lookup only: nothing is downloaded
+            found = try_to_load_from_cache(repo, filename)
+            if isinstance(found, str):
+                return Path(found)
+        looked = f"the Hugging Face hub cache {constants.HF_HUB_CACHE} (repository {repo})"
+    else:
+        looked = "no Hugging Face hub repository is known for it"
+    raise MissingWeightsError(
+        f"{arch}: weights file {WEIGHT_FILES[0]!r} not found; looked in: {looked}. This machine cannot "
+        "download weights: copy the file there, set `weights:` to its path, or set `allow_random: true` "
+        "for random weights (they show the mechanics only)")
+
+
+def _class_names(module: nn.Module) -> tuple[str, ...]:
+    from timm.data import ImageNetInfo, infer_imagenet_subset
+
+    subset = infer_imagenet_subset(module)
+    if subset is None:
+        return ()
+    if subset == "imagenet-1k":  # the same names as every other ImageNet model here
+        from featvis.vision.models import imagenet_class_names
+
+        return imagenet_class_names()
+    info = ImageNetInfo(subset)
+    return tuple(info.index_to_description(i).split(",")[0] for i in range(info.num_classes()))
+
+
+def _fit_channels(preprocess, module: nn.Module):
+    """Channels from the first convolution, and a mean and std per channel: timm's are RGB even
+    when the model was built for other channel counts, so those get their average."""
+    from dataclasses import replace
+
+    first = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
+    channels = preprocess.channels if first is None else first.in_channels
+    if len(preprocess.mean) == channels:
+        return replace(preprocess, channels=channels)
+    mean, std = (sum(v) / len(v) for v in (preprocess.mean, preprocess.std))
+    return replace(preprocess, channels=channels, mean=(mean,) * channels, std=(std,) * channels)

@@ -1,0 +1,216 @@
+"""timm models by name, token layers as spatial maps, their receptive fields, and the start
+checks for layers featvis cannot read (tuple outputs, MultiheadAttention, shared modules,
+tokens without a grid, inputs the model cannot take). Real timm models with random weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from featvis.core.config import ConfigError
+from featvis.core.hooks import capture, probe_calls, run_to_layers
+from featvis.core.tokens import TokenGrid, token_grid
+from featvis.render.fuse import prepare_model
+from featvis.vision.checks import check_channels, check_layer, check_views, model_structure
+from featvis.vision.models import InputSizeError, MissingWeightsError, UnknownModelError, load_model
+from featvis.vision.receptive import ReceptiveFields, token_supports
+
+VIT = {"architecture": "timm:vit_tiny_patch16_224", "allow_random": True, "image_size": 64}
+
+
+@pytest.fixture(scope="module")
+def vit():
+    torch.manual_seed(0)
+    return load_model(VIT, "vit")
+
+
+def test_preprocessing_comes_from_timms_pretrained_config():
+    pre = load_model({"architecture": "timm:vit_tiny_patch16_224", "allow_random": True}).preprocess
+    assert (pre.size, pre.mean, pre.std, pre.interpolation, pre.channels) == ((224, 224), (0.5,) * 3, (0.5,) * 3,
+                                                                                "bicubic", 3)
+    assert pre.class_names[1] == "goldfish"  # ImageNet-1k names, no download
+    grey = load_model({"architecture": "timm:resnet18", "allow_random": True, "channels": 1}).preprocess
+    assert grey.channels == 1 and grey.mean == pytest.approx((0.449,), abs=1e-3)  # the RGB mean, averaged
+
+
+def test_weights_from_a_local_file_are_loaded(tmp_path):
+    source = timm.create_model("resnet18", pretrained=False, num_classes=1000)
+    torch.save(source.state_dict(), tmp_path / "r18.pth")
+    loaded = load_model({"architecture": "timm:resnet18", "weights": str(tmp_path / "r18.pth")})
+    assert torch.equal(loaded.module.conv1.weight, source.conv1.weight)
+    assert loaded.weights == str(tmp_path / "r18.pth")
+
+
+def test_weights_from_the_hugging_face_hub_cache(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    source = timm.create_model("resnet18", pretrained=False)
+    repo = source.pretrained_cfg["hf_hub_id"]
+    snapshot = tmp_path / f"models--{repo.replace('/', '--')}" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    save_file(source.state_dict(), snapshot / "model.safetensors")
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    loaded = load_model({"architecture": "timm:resnet18"})
+    assert torch.equal(loaded.module.fc.weight, source.fc.weight)
+    assert loaded.weights.endswith("model.safetensors")
+
+
+def test_missing_weights_name_the_file_and_the_cache(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(MissingWeightsError, match=r"model\.safetensors.*hub cache .*timm/resnet18.*allow_random"):
+        load_model({"architecture": "timm:resnet18"})
+
+
+def test_unknown_timm_name_lists_close_matches():
+    with pytest.raises(UnknownModelError, match="closest: vit_tiny_patch16_224"):
+        load_model({"architecture": "timm:vit_tiny_patch16_244", "allow_random": True})
+
+
+def test_token_layers_become_maps_over_the_patch_grid(vit):
+    modules = dict(vit.module.named_modules())
+    assert token_grid(modules["patch_embed"]) == TokenGrid(0, 4, 4)
+    assert token_grid(modules["blocks.3"]) == TokenGrid(1, 4, 4)  # the class token is the prefix
+    image = torch.randn(2, 3, 64, 64)
+    with capture(vit.module, ["patch_embed.proj", "patch_embed", "blocks.3"]) as out:
+        run_to_layers(vit.module, image, out)
+    assert torch.equal(out["patch_embed"], out["patch_embed.proj"])  # known answer: the conv's own grid
+    tokens = vit.module.blocks[:4](vit.module._pos_embed(vit.module.patch_embed(image)))
+    assert torch.allclose(out["blocks.3"][:, :, 1, 2], tokens[:, 1 + 1 * 4 + 2], atol=1e-6)  # raster order
+
+
+def test_token_fields_follow_the_gradient_support(vit):
+    shape = vit.preprocess.input_shape()
+    traced = ReceptiveFields(vit.module, shape, ["patch_embed", "blocks.0.attn.qkv", "blocks.0.attn", "blocks.1"])
+    kinds = {layer: traced.layer_field(layer).kind for layer in traced.layer_node}
+    assert kinds == {"patch_embed": "exact", "blocks.0.attn.qkv": "exact", "blocks.0.attn": "token",
+                     "blocks.1": "token"}
+    field = traced.layer_field("patch_embed")
+    assert field.size == (16, 16) and field.box(1, 2) == (16, 32, 32, 48)
+    support = token_supports(vit.module, shape, {"patch_embed": (1, 2), "blocks.0.attn": (1, 2)})
+    ys, xs = np.nonzero(support["patch_embed"])
+    assert (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) == field.box(1, 2)  # exactly its own patch
+    assert support["blocks.0.attn"].all()  # after attention: every pixel
+    assert traced.field("blocks.1") is None and traced.field("patch_embed").size == (16, 16)
+
+
+class Odd(nn.Module):
+    """Layers featvis cannot read: a MultiheadAttention, a tuple output, a shared module, tokens with no grid."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(3, 8)
+        self.attention = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.pair = PairOut()
+        self.act = nn.ReLU()
+        self.mix = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(x.flatten(2).transpose(1, 2))  # (B, H*W, 8): a flatten, not a patch conv
+        tokens = self.attention(tokens, tokens, tokens)[0]
+        tokens = self.act(self.mix(self.act(tokens)))
+        return self.pair(tokens)[0]
+
+
+class PairOut(nn.Module):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x, x
+
+
+@pytest.fixture(scope="module")
+def odd_structure(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("odd")
+    torch.save(Odd(), folder / "odd.pt")
+    spec = {"architecture": "module", "weights": str(folder / "odd.pt"), "image_size": 6}
+    return model_structure("odd", spec, folder / "cache")
+
+
+@pytest.mark.parametrize("layer, message", [
+    ("attention", "nn.MultiheadAttention, which returns"),
+    ("pair", "returns a tuple"),
+    ("act", "runs 2 times per forward pass"),
+    ("mix", r"outputs 36 tokens of width 8 and featvis cannot infer their patch grid; set it in the config: "
+            r"models\.odd\.token_grid"),
+])
+def test_unreadable_layers_are_rejected_at_start(odd_structure, layer, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        check_layer("odd", layer, odd_structure, "analyses[0].layers")
+    assert repr(layer) in str(error.value)
+
+
+def test_a_configured_token_grid_makes_the_layer_readable(tmp_path):
+    torch.save(Odd(), tmp_path / "odd.pt")
+    spec = {"architecture": "module", "weights": str(tmp_path / "odd.pt"), "image_size": 6,
+            "token_grid": {"prefix": 0, "height": 6, "width": 6}}
+    structure = model_structure("odd", spec, tmp_path / "cache")
+    check_layer("odd", "mix", structure, "analyses[0].layers")
+    assert structure["shapes"]["mix"] == [8, 6, 6]
+
+
+def test_channel_beyond_a_token_layers_width(vit, tmp_path):
+    structure = model_structure("vit", VIT, tmp_path)
+    check_channels("vit", "blocks.1", [191], structure, "render.jobs.a.channels")
+    with pytest.raises(ConfigError, match="channel 192 is out of range for layer 'blocks.1' of vit, which has 192"):
+        check_channels("vit", "blocks.1", [192], structure, "render.jobs.a.channels")
+
+
+def test_forward_failing_at_the_configured_input_names_both_inputs(tmp_path):
+    with pytest.raises(InputSizeError, match=r"fails at the configured input, 1 channels at 64x64 px .*"
+                                             r"the architecture expects 3 channels at 224x224 px"):
+        load_model({"architecture": "efficientnet_lite0", "channels": 1, "image_size": 64})
+    fixed = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 30 * 30, 10))
+    torch.save(fixed, tmp_path / "fixed.pt")
+    with pytest.raises(InputSizeError, match=r"3 channels at 48x48 px \(mat1 and mat2 shapes cannot be multiplied"):
+        load_model({"architecture": "module", "weights": str(tmp_path / "fixed.pt"), "image_size": 48})
+
+
+def test_one_channel_batchnorm_model_prepares_for_rendering():
+    grey = load_model({"architecture": "timm:resnet18", "allow_random": True, "channels": 1, "image_size": 32})
+    net = prepare_model(grey.module, channels=1, probe_size=32)
+    probe = torch.randn(1, 1, 32, 32)
+    assert torch.allclose(net(probe), grey.module(probe), atol=1e-4)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())  # folded into the convs
+
+
+def test_shared_modules_are_counted(vit):
+    _, calls = probe_calls(vit.module, vit.preprocess.input_shape())
+    assert max(calls.values()) == 1  # timm's ViT runs every module once
+
+
+def test_deconvnet_on_a_model_without_relus_is_rejected_at_start(tmp_path):
+    structure = model_structure("vit", VIT, tmp_path)
+    config = {"analyses": [{"model": "vit", "views": {"attribution": ["blocks.1"]}}]}
+    with pytest.raises(ConfigError, match=r"attribution.layers.vit: DeconvNet projections need ReLU modules and vit "
+                                          r"has none; set `attribution.layers: \{vit: \[\]\}`"):
+        check_views(config, {"vit": structure})
+    config["analyses"][0]["views"]["attribution"] = []
+    check_views(config, {"vit": structure})
+
+
+def test_renders_take_their_size_from_the_model(vit):
+    from featvis.render.jobs import fit_to_model
+    from featvis.render.transforms import standard_transforms
+
+    assert [t.get("size") for t in standard_transforms()] == [12, 8, None, None, 4]  # the Distill recipe at 128
+    assert [t.get("size") for t in standard_transforms(32)] == [3, 2, None, None, 1]
+    job = {"size": 128, "input_size": None, "transforms": "standard"}
+    assert fit_to_model(job, vit) == {"size": 64, "input_size": 64, "transforms": standard_transforms(64)}
+    effnet = load_model({"architecture": "efficientnet_lite0", "image_size": 160})
+    assert fit_to_model(job, effnet) == job  # an ImageNet-sized CNN renders as before
+    wide = load_model({"architecture": "timm:resnet18", "allow_random": True, "image_size": [32, 48]})
+    assert fit_to_model(job, wide)["input_size"] == (32, 48) and fit_to_model(job, wide)["size"] == 48
+
+
+def test_channels_last_layers_are_rejected_at_start(tmp_path):
+    spec = {"architecture": "timm:swin_tiny_patch4_window7_224", "allow_random": True, "image_size": 56}
+    structure = model_structure("swin", spec, tmp_path)
+    with pytest.raises(ConfigError, match=r"layer 'layers.0' of swin outputs channels-last maps \(B, H, W, C\)"):
+        check_layer("swin", "layers.0", structure, "analyses[0].layers")
+    check_layer("swin", "patch_embed.proj", structure, "analyses[0].layers")  # the patch convolution is (B, C, H, W)
