@@ -28,7 +28,7 @@ CONFIG = {
     ],
     "features": {"batch_size": 6, "shards": 1},
     "figures": {"dpi": 50},
-    "patches": {"k": 3, "grid_channels": 3, "channel_figures": 1},
+    "patches": {"k": 3, "grid_channels": 3},
     "neighbors": {"k": 2, "n_queries": 2},
     "embed": {"methods": ["pca"], "atlas_grid": 3},
     "attribution": {"channels": 1, "n_images": 2, "layers": {"vit": []},  # DeconvNet needs ReLUs; ViTs use GELU

@@ -43,7 +43,11 @@ def test_attention_rules_end_to_end(tmp_path):
     np.testing.assert_allclose(bfactors, expected, atol=0.006)  # PDB keeps two decimals
     assert "p1/report/index.html" in (root / "results/attention/index.html").read_text()
     made = {p.relative_to(root / "results").parts[0] for p in (root / "results").rglob("*") if p.is_file()}
-    assert made == {"attention", "config.resolved.yaml", ".gitkeep"}, made  # the protein stage ran alone
+    assert made == {"attention", "gallery", "config.resolved.yaml", ".gitkeep"}, made  # the protein stage ran alone
+    # the gallery only links the protein reports: no vision page was made
+    gallery = {p.relative_to(root / "results/gallery").parts[0] for p in (root / "results/gallery").rglob("*")}
+    assert gallery == {"index.html", "assets", "proteins"}, gallery
+    assert "proteins/index.html" in (root / "results/gallery/index.html").read_text()
     page = (report / "index.html").read_text()
     assert "Does importance agree with sensitivity?" in page and "are contacts in the structure" in page
     assert len(pd.read_csv(report / "substitution_scan.tsv", sep="\t")) == 19 * len(SEQ)

@@ -32,7 +32,8 @@ class ViewerMissingError(ValueError):
 def viewer_library() -> Path:
     """The installed 3Dmol.js file, or an error saying how to install it."""
     if not LIBRARY.is_file():
-        raise ViewerMissingError(f"the 3D viewer (3Dmol.js) is not installed: run `{INSTALL}` (README, Install)")
+        raise ViewerMissingError(f"the 3D viewer (3Dmol.js) is not installed: run `{INSTALL}` "
+                                 '(README, "Two commands")')
     return LIBRARY
 
 
