@@ -87,8 +87,9 @@ def test_every_view_ran_on_every_model(run):
 
 @pytest.mark.integration
 def test_renders_fit_each_model(run):
-    for job, size in (("vit_block", 48), ("grey_layer2", 32), ("rgba_layer2", 48)):
-        renders = sorted((run / "results" / "render" / job / "renders").glob("*.png"))
+    for model, layer, job, size in (("vit", "blocks.1", "vit_block", 48), ("grey", "layer2", "grey_layer2", 32),
+                                    ("rgba", "layer2", "rgba_layer2", 48)):
+        renders = sorted((run / "results" / "render" / model / layer / job / "renders").glob("*.png"))
         assert renders, job
         with Image.open(renders[0]) as image:
             assert image.size == (size, size) and np.asarray(image).std() > 0
