@@ -101,3 +101,14 @@ def test_a_rendered_only_layer_has_pages_for_its_rendered_units(tmp_path):
     page = (out / "97.html").read_text()
     assert 'href="476.html" rel="next"' in page and 'rel="prev"' not in page
     assert "This layer was not analysed on a dataset" in page
+
+
+def test_pictures_left_by_another_config_stay_out(results, tmp_path):
+    root, _ = results
+    out = tmp_path / "gallery/m/conv"
+    patches = str(units_dir(root, "m", "conv", "patches_max", "photos"))
+    build_layer(out, root, "m", "conv", {"photos": str(root / "features/m/photos/conv/max.npy")}, [],
+                producers=[patches])  # this run made no render: the render folder is an old run's
+    unit1 = (out / "1.html").read_text()
+    assert "Not rendered" in unit1 and "img/render.job." not in unit1
+    assert not (out / "img/render.job.0001.copy0.png").exists()

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from workflow_helpers import checkout, snakemake, write_config
+from workflow_helpers import checkout, planned_rules, snakemake, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -42,3 +42,8 @@ def test_two_images_run_every_view(tmp_path):
         assert (results / f"embed/lite/tiny/_blocks.4/atlas_{method}.png").stat().st_size > 0
     assert len(pd.read_csv(results / "neighbors/lite/tiny/_blocks.4/neighbors.csv")) == 2 * 2  # k capped at N - 1
     assert (results / "attribution/lite/tiny/class_maps.png").stat().st_size > 0
+    # a new image in the folder reruns the data check and what depends on it; nothing else is stale
+    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(root, root / "tiny.yaml", "-n"))
+    Image.new("RGB", (30, 40), (10, 200, 30)).save(root / "tiny/b/green.png")
+    planned = planned_rules(snakemake(root, root / "tiny.yaml", "-n"))
+    assert {"data", "features_shard", "gallery_layer"} <= planned, planned

@@ -1,7 +1,22 @@
 # Stage data: an image manifest (path, label, split, sha1) per dataset, every image checked.
+from featvis.vision.data import folder_digest
+
+
+def dataset_inputs(dataset):
+    """A CSV dataset's table is an input (editing it reruns the check)."""
+    spec = config["datasets"][dataset]
+    return [spec["path"]] if spec["source"] == "csv" else []
+
+
+def dataset_listing(dataset):
+    """A folder dataset's images as a digest param: adding, removing or replacing one reruns the check."""
+    spec = config["datasets"][dataset]
+    return folder_digest(spec["path"]) if spec["source"] == "folder" else None
 
 
 rule data:
+    input:
+        lambda wc: dataset_inputs(wc.dataset),
     output:
         manifest=f"{RESULTS}/data/{{dataset}}/manifest.csv",
         skipped=f"{RESULTS}/data/{{dataset}}/skipped.csv",
@@ -9,6 +24,7 @@ rule data:
     params:
         spec=lambda wc: config["datasets"][wc.dataset],
         image_dir=lambda wc: f"{RESULTS}/data/{wc.dataset}/images",
+        listing=lambda wc: dataset_listing(wc.dataset),
     log:
         "logs/data/{dataset}.log",
     script:

@@ -50,11 +50,16 @@ class LayerData:
     pictures: dict[int, list[Picture]] = field(default_factory=dict)
 
 
-def find_pictures(results: str | os.PathLike, model: str, layer: str) -> dict[int, list[Picture]]:
-    """Every unit picture of the layer, grouped by channel, in a stable order."""
+def find_pictures(results: str | os.PathLike, model: str, layer: str,
+                  producers: Sequence[str] | None = None) -> dict[int, list[Picture]]:
+    """Every unit picture of the layer, grouped by channel, in a stable order. ``producers`` (the
+    run's own producer folders) keeps out what an earlier run with another config left behind."""
     root = Path(results) / UNITS_ROOT / model / layer
+    keep = None if producers is None else {Path(p).resolve() for p in producers}
     found: dict[int, list[Picture]] = defaultdict(list)
     for path in sorted(root.glob("*/*/*")):
+        if keep is not None and path.parent.resolve() not in keep:
+            continue
         match = UNIT_FILE.match(path.name)
         if not match:
             continue
@@ -67,11 +72,12 @@ def find_pictures(results: str | os.PathLike, model: str, layer: str) -> dict[in
             for c, p in sorted(found.items())}
 
 
-def load_layer(results: str | os.PathLike, model: str, layer: str, maxima_files: Mapping[str, str]) -> LayerData:
+def load_layer(results: str | os.PathLike, model: str, layer: str, maxima_files: Mapping[str, str],
+               producers: Sequence[str] | None = None) -> LayerData:
     """The layer's pictures and per-dataset maxima. An analysed layer gives every channel a page
     (its width read from the maxima); a layer that was only rendered, its rendered channels."""
     maxima = {name: np.load(path, mmap_mode="r") for name, path in sorted(maxima_files.items())}
-    pictures = find_pictures(results, model, layer)
+    pictures = find_pictures(results, model, layer, producers)
     width = max((m.shape[1] for m in maxima.values()), default=0)
     channels = sorted(set(range(width)) | set(pictures))
     return LayerData(model, layer, channels, maxima, pictures)
@@ -114,11 +120,12 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def build_layer(out: str | os.PathLike, results: str | os.PathLike, model: str, layer: str,
-                maxima_files: Mapping[str, str], figures: Sequence[str], description: str = "") -> int:
+                maxima_files: Mapping[str, str], figures: Sequence[str], description: str = "",
+                producers: Sequence[str] | None = None) -> int:
     """Write ``out/index.html``, ``out/<channel>.html`` for every unit, ``out/img``, ``out/thumbs``
     and ``out/figures``. Returns the number of unit pages."""
     out = Path(out)
-    data = load_layer(results, model, layer, maxima_files)
+    data = load_layer(results, model, layer, maxima_files, producers)
     for pictures in data.pictures.values():
         for p in pictures:
             _copy(p.path, out / "img" / p.copy_name)

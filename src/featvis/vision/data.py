@@ -181,6 +181,16 @@ def folder_rows(root: str | os.PathLike) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["path", "label", "split"])
 
 
+def folder_digest(root: str | os.PathLike) -> str:
+    """A digest of the folder's images (class, name, size, modification time): it changes when an
+    image is added, removed or replaced, so the workflow reruns the data check and what follows."""
+    digest = hashlib.sha1()
+    for row in folder_rows(root).itertuples():
+        stat = Path(row.path).stat()
+        digest.update(f"{Path(row.path).relative_to(root)}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def csv_rows(csv_path: str | os.PathLike) -> pd.DataFrame:
     """A CSV with columns path, label (split optional); relative paths are from the CSV."""
     csv_path = Path(csv_path)
