@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -107,12 +107,17 @@ def probe_calls(
 
         return hook
 
+    probe_pass(model, input_shape, {name: make_hook(name) for name in layer_names(model)})
+    return seen, calls
+
+
+def probe_pass(model: nn.Module, input_shape: tuple[int, ...], hooks: dict[str, Callable]) -> None:
+    """One forward pass of a probe input with ``{module name: forward hook}`` attached, then released."""
     modules = dict(model.named_modules())
-    handles = [modules[name].register_forward_hook(make_hook(name)) for name in layer_names(model)]
+    handles = [modules[name].register_forward_hook(hook) for name, hook in hooks.items()]
     try:
         with torch.no_grad():
             model(probe_input(model, input_shape))
     finally:
         for handle in handles:
             handle.remove()
-    return seen, calls

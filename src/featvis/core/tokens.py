@@ -69,7 +69,7 @@ def attach_token_grids(model: nn.Module, input_shape: tuple[int, ...],
                        fixed: Mapping[str, int] | None = None) -> dict[str, TokenGrid]:
     """Find each token layer's grid in one probe pass and mark its module; ``fixed`` (the config's
     ``token_grid``: prefix, height, width) replaces the inference. Returns ``{layer: grid}``."""
-    from featvis.core.hooks import probe_input
+    from featvis.core.hooks import probe_pass  # hooks imports this module
 
     grids: dict[str, TokenGrid] = {}
     seen_grids: list[tuple[int, int]] = []
@@ -88,13 +88,7 @@ def attach_token_grids(model: nn.Module, input_shape: tuple[int, ...],
 
         return hook
 
-    handles = [m.register_forward_hook(make_hook(n, m)) for n, m in model.named_modules() if n]
-    try:
-        with torch.no_grad():
-            model(probe_input(model, input_shape))
-    finally:
-        for handle in handles:
-            handle.remove()
+    probe_pass(model, input_shape, {n: make_hook(n, m) for n, m in model.named_modules() if n})
     modules = dict(model.named_modules())
     for name, module in modules.items():
         if name:
