@@ -7,7 +7,7 @@ from featvis.core.figures import image_grid, save_figure
 from featvis.core.io import save_npz, write_json
 from featvis.core.runtime import start_job
 from featvis.vision.attribution import AttributionError, class_activation_map, grad_cam, overlay
-from featvis.vision.data import display_image, read_manifest, to_tensor
+from featvis.vision.data import model_image, read_manifest, to_tensor
 from featvis.vision.models import load_model
 from featvis.vision.neighbors import resolve_queries
 
@@ -18,7 +18,7 @@ model = load_model(sm.params.spec, sm.params.model)
 module, p = model.module.to(device), model.preprocess
 manifest = read_manifest(sm.input.manifest)
 rows = resolve_queries(manifest, sm.params.images, sm.params.n_images)
-images = [display_image(manifest["path"][i], p.image_size, p.channels) for i in rows]
+images = [model_image(manifest["path"][i], p) for i in rows]
 batch = to_tensor(images, p).to(device)
 classes = list(sm.params.classes) or None
 columns, maps = [], {}

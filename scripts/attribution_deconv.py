@@ -5,7 +5,7 @@ from featvis.core.figures import image_grid, save_figure
 from featvis.core.runtime import start_job
 from featvis.core.units import write_unit_image
 from featvis.vision.attribution import project, projection_to_image
-from featvis.vision.data import display_image, read_manifest, to_tensor
+from featvis.vision.data import model_image, read_manifest, to_tensor
 from featvis.vision.models import load_model
 from featvis.vision.patches import cut_patch, describe_field, patch_box, unit_strip
 from featvis.vision.receptive import load_fields
@@ -22,7 +22,7 @@ k = topk["value"].shape[1]
 cells, titles = [], []
 for c in range(min(sm.params.channels, topk["value"].shape[0])):
     ids, ys, xs = topk["image"][c], topk["y"][c], topk["x"][c]
-    images = [display_image(paths[i], p.image_size, p.channels) for i in ids]
+    images = [model_image(paths[i], p) for i in ids]
     projections = project(module, layer, to_tensor(images, p).to(device), c, ys, xs, sm.params.method)
     patches = [cut_patch(im, field, y, x) for im, y, x in zip(images, ys, xs)]
     shown = [cut_patch(projection_to_image(pr, patch_box(field, y, x, p.size)), field, y, x)

@@ -6,7 +6,7 @@ import numpy as np
 from featvis.core.figures import save_figure
 from featvis.core.io import atomic_path, read_json, write_json
 from featvis.core.runtime import start_job
-from featvis.vision.data import display_image, read_manifest
+from featvis.vision.data import model_image, read_manifest
 from featvis.vision.embed import atlas, atlas_layout, scatter
 from featvis.vision.models import load_model
 
@@ -35,7 +35,7 @@ for method, coords_path, meta_path, scatter_path, atlas_path in zip(
     title = f"{sm.params.model} {sm.params.layer}: {method.upper()} ({quality})"
     note = f"\n{layout}" if layout else ""
     save_figure(scatter(coords, labels, title + note), scatter_path, dpi=sm.params.dpi)
-    figure = atlas(coords, lambda i: display_image(manifest["path"][i], preprocess.image_size, preprocess.channels),
+    figure = atlas(coords, lambda i: model_image(manifest["path"][i], preprocess),
                    grid, cell_px, f"{title}: image atlas{note}")
     save_figure(figure, atlas_path, dpi=sm.params.dpi)
 with atomic_path(sm.output.table) as tmp:

@@ -15,7 +15,8 @@ p = model.preprocess
 shape = p.input_shape()
 # every module for the table; the analysis layers named too, so a misspelt one fails with the valid names
 traced = ReceptiveFields(model.module, shape, dict.fromkeys([*layer_names(model.module), *sm.params.layers]))
-save_fields(sm.output.fields, shape, {layer: traced.layer_field(layer) for layer in sm.params.layers})
+save_fields(sm.output.fields, shape, {layer: traced.layer_field(layer) for layer in sm.params.layers},
+            p.interpolation, p.crop_pct)
 table = layer_table(model.module, shape, traced)
 with atomic_path(sm.output.table) as tmp:
     table.to_csv(tmp, sep="\t", index=False, lineterminator="\n")

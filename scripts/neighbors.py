@@ -5,7 +5,7 @@ import pandas as pd
 from featvis.core.figures import save_figure
 from featvis.core.io import atomic_path, save_npz
 from featvis.core.runtime import start_job
-from featvis.vision.data import display_image, read_manifest
+from featvis.vision.data import model_image, read_manifest
 from featvis.vision.models import load_model
 from featvis.vision.neighbors import nearest, neighbor_count, neighbor_grid, resolve_queries
 
@@ -27,7 +27,7 @@ for metric, figure_path in zip(sm.params.metrics, sm.output.figures):
                   "neighbor_path": paths[i], "distance": float(d), "same_label": labels[i] == labels[q]}
                  for r, (i, d) in enumerate(zip(ids, ds))]
     shown = sorted({int(i) for i in indices.ravel()} | set(queries))
-    images = {i: display_image(paths[i], preprocess.image_size, preprocess.channels) for i in shown}
+    images = {i: model_image(paths[i], preprocess) for i in shown}
     title = (f"{sm.params.model} {sm.params.layer}: {k} nearest image{'s' * (k > 1)} by {metric} "
              f"({sm.params.pool}-pooled features, {sm.params.index} search)")
     save_figure(neighbor_grid(images, queries, indices, dists, labels, title), figure_path, dpi=sm.params.dpi)

@@ -9,7 +9,7 @@ from featvis.core.runtime import start_job
 from featvis.core.units import write_unit_image
 from featvis.vision.data import read_manifest
 from featvis.vision.patches import describe_field, layer_grid, topk_patches, unit_strip
-from featvis.vision.receptive import load_fields
+from featvis.vision.receptive import load_fields, load_view
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 start_job(sm.log)
@@ -18,6 +18,7 @@ layer = sm.params.layer
 # the model's cached fields (rule layer_table), traced at its input shape: no model to load here
 (_, channels, *image_size), fields = load_fields(sm.input.fields)
 field = fields[layer]
+interpolation, crop_pct = load_view(sm.input.fields)  # patches are cut from the images as the model saw them
 log.info("%s: %s", layer, describe_field(field))
 topk = dict(np.load(sm.input.topk))
 manifest = read_manifest(sm.input.manifest)
@@ -25,7 +26,7 @@ paths, labels = manifest["path"].tolist(), manifest["label"].tolist()
 n_channels, k = topk["value"].shape
 word = "minimally" if bool(topk["negative"]) else "maximally"
 shown = list(range(min(sm.params.grid_channels, n_channels)))
-patches = topk_patches(topk, field, paths, tuple(image_size), channels, shown)
+patches = topk_patches(topk, field, paths, tuple(image_size), channels, shown, interpolation, crop_pct)
 title = (f"{sm.params.model} {layer}: top-{k} {word} activating images, "
          f"channels {shown[0]}-{shown[-1]} of {n_channels}\n{describe_field(field)}")
 save_figure(layer_grid(patches, shown, title), sm.output.grid, dpi=sm.params.dpi)
@@ -44,5 +45,6 @@ def write_strip(c, row):
 # Every channel, in chunks, so channels that share images decode them once.
 for start in range(0, n_channels, 64):
     chunk = list(range(start, min(start + 64, n_channels)))
-    for c, row in zip(chunk, topk_patches(topk, field, paths, tuple(image_size), channels, chunk)):
+    for c, row in zip(chunk, topk_patches(topk, field, paths, tuple(image_size), channels, chunk, interpolation,
+                                                crop_pct)):
         write_strip(c, row)

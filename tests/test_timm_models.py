@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from featvis.core.config import ConfigError
-from featvis.core.hooks import capture, probe_calls, run_to_layers
+from featvis.core.hooks import UnknownLayerError, capture, get_layer, probe_calls, run_to_layers
 from featvis.core.tokens import TokenGrid, token_grid
 from featvis.render.fuse import prepare_model
 from featvis.vision.checks import check_channels, check_layer, check_views, model_structure
@@ -214,3 +214,112 @@ def test_channels_last_layers_are_rejected_at_start(tmp_path):
     with pytest.raises(ConfigError, match=r"layer 'layers.0' of swin outputs channels-last maps \(B, H, W, C\)"):
         check_layer("swin", "layers.0", structure, "analyses[0].layers")
     check_layer("swin", "patch_embed.proj", structure, "analyses[0].layers")  # the patch convolution is (B, C, H, W)
+
+
+# --- the class token (and register tokens) as non-spatial units: `<layer>@cls` -----------------
+
+
+def _blocks_by_hand(model, image: torch.Tensor, last: int) -> torch.Tensor:
+    """A second implementation of a timm ViT's token sequence after block ``last``: its own parts,
+    called in forward_features' order, with no hooks."""
+    tokens = model.norm_pre(model.patch_drop(model._pos_embed(model.patch_embed(image))))
+    for block in model.blocks[: last + 1]:
+        tokens = block(tokens)
+    return tokens
+
+
+def test_the_class_token_is_a_non_spatial_unit(vit):
+    image = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad(), capture(vit.module, ["blocks.3@cls", "blocks.3", "norm@cls", "blocks.3@0"]) as out:
+        run_to_layers(vit.module, image, out)
+        tokens = _blocks_by_hand(vit.module, image, 3)
+        final = vit.module.forward_features(image)
+    assert out["blocks.3@cls"].shape == (2, 192)  # (N, C), as a classifier's fc
+    assert torch.allclose(out["blocks.3@cls"], tokens[:, 0], atol=1e-6)
+    assert torch.equal(out["blocks.3@0"], out["blocks.3@cls"])  # by index: the same token
+    spatial = tokens[:, 1:].reshape(2, 4, 4, 192).permute(0, 3, 1, 2)  # the patch tokens, raster order
+    assert torch.allclose(out["blocks.3"], spatial, atol=1e-6)
+    assert torch.allclose(out["norm@cls"], final[:, 0], atol=1e-6)  # timm's own class-token read-out input
+
+
+def test_gradients_reach_the_image_through_the_class_token(vit):
+    image = torch.randn(1, 3, 64, 64, requires_grad=True)
+    with capture(vit.module, ["blocks.2", "blocks.2@cls"], detach=False) as out:
+        logits = vit.module(image)
+        out["blocks.2@cls"][:, 5].sum().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert torch.allclose(logits, vit.module(image), atol=1e-5)  # reading both leaves the model's output as is
+
+
+def test_register_and_distillation_tokens_by_name():
+    from featvis.core.tokens import attach_token_grids
+
+    registers = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, reg_tokens=2).eval()
+    grids = attach_token_grids(registers, (1, 3, 32, 32))
+    assert grids["blocks.0"] == TokenGrid(3, 2, 2) and grids["blocks.0"].names == ("cls", "reg0", "reg1")
+    image = torch.randn(1, 3, 32, 32)
+    with torch.no_grad(), capture(registers, ["blocks.0@reg1", "blocks.0@2"]) as out:
+        run_to_layers(registers, image, out)
+        tokens = _blocks_by_hand(registers, image, 0)
+    assert torch.allclose(out["blocks.0@reg1"], tokens[:, 2], atol=1e-6) and torch.equal(out["blocks.0@2"],
+                                                                                         out["blocks.0@reg1"])
+    no_class = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, reg_tokens=2,
+                                 class_token=False, global_pool="avg").eval()
+    assert attach_token_grids(no_class, (1, 3, 32, 32))["blocks.0"].names == ("reg0", "reg1")
+    with pytest.raises(UnknownLayerError, match=r"unknown token @cls of 'blocks.0', whose 2 prefix token\(s\) are "
+                                                r"@reg0, @reg1, @0, @1"):
+        get_layer(no_class, "blocks.0@cls")
+    distilled = timm.create_model("deit_tiny_distilled_patch16_224", pretrained=False, img_size=32).eval()
+    assert attach_token_grids(distilled, (1, 3, 32, 32))["blocks.0"].names == ("cls", "dist")
+
+
+@pytest.fixture(scope="module")
+def vit_structure(tmp_path_factory):
+    return model_structure("vit", VIT, tmp_path_factory.mktemp("vit"))
+
+
+@pytest.mark.parametrize("layer, message", [
+    ("head@cls", r"'head' is not a token layer .* so it has no @cls token; use 'head' itself"),
+    ("patch_embed@cls", r"'patch_embed' has no class or register tokens \(its tokens are the 4x4 patch grid only\)"),
+    ("blocks.1@reg0", r"unknown token @reg0 of 'blocks.1', whose 1 prefix token\(s\) are @cls, @0"),
+    ("blocks.1@1", r"unknown token @1 of 'blocks.1'"),
+    ("blocks.99@cls", r"unknown layer 'blocks.99' \(closest: "),
+])
+def test_bad_prefix_token_names_are_rejected_at_start(vit_structure, layer, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        check_layer("vit", layer, vit_structure, "analyses[0].layers")
+    assert str(error.value).startswith("analyses[0].layers: ")
+
+
+def test_class_token_shapes_and_channels_at_start(vit_structure):
+    from featvis.core.config import is_spatial
+    from featvis.vision.checks import layer_shapes, layer_width
+
+    check_layer("vit", "blocks.1@cls", vit_structure, "analyses[0].layers")
+    shapes = layer_shapes(vit_structure)
+    assert shapes["blocks.1@cls"] == (192,) and not is_spatial(shapes["blocks.1@cls"])  # Grad-CAM never picks it
+    assert "patch_embed@cls" not in shapes and layer_width(vit_structure, "blocks.11@cls") == 192
+    with pytest.raises(ConfigError, match="channel 192 is out of range for layer 'blocks.1@cls' of vit"):
+        check_channels("vit", "blocks.1@cls", [192], vit_structure, "render.jobs.a.channels")
+
+
+def test_class_token_field_is_the_whole_image(vit, tmp_path):
+    from featvis.vision.receptive import load_fields, save_fields
+
+    shape = vit.preprocess.input_shape()
+    traced = ReceptiveFields(vit.module, shape, ["blocks.1", "blocks.1@cls"])
+    assert traced.layer_field("blocks.1@cls") is None and traced.field("blocks.1@cls") is None  # as an fc layer
+    assert traced.layer_field("blocks.1").kind == "token"  # the spatial map keeps its token field
+    save_fields(tmp_path / "fields.npz", shape, {n: traced.layer_field(n) for n in ("blocks.1", "blocks.1@cls")})
+    assert load_fields(tmp_path / "fields.npz")[1]["blocks.1@cls"] is None
+
+
+def test_render_a_class_token_channel(vit):
+    from featvis.render import objectives as obj
+    from featvis.render.optimize import RenderSettings, render
+
+    settings = RenderSettings(mean=vit.preprocess.mean, std=vit.preprocess.std, size=64, steps=6, transforms="none")
+    result = render(vit.module, obj.channel("blocks.2@cls", [3, 7]), [0, 1], settings)
+    assert result.images.shape == (2, 64, 64, 3) and result.activations["blocks.2@cls"].shape == (2, 192)
+    assert (result.trace[-1] > result.trace[0]).all()  # each item's class-token channel rises under Adam

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from featvis.core.names import unknown
+from featvis.core.tokengrid import PrefixTokenError, prefix_index, split_layer
 from featvis.core.tokens import layer_output, token_grid
 
 
@@ -25,11 +26,25 @@ def layer_names(model: nn.Module) -> list[str]:
 
 
 def get_layer(model: nn.Module, name: str) -> nn.Module:
-    """The module called ``name``; an unknown name gets the closest valid names first."""
+    """The module called ``name``; an unknown name gets the closest valid names first. A
+    ``<module>@<token>`` name (a token layer's class or register token) gives its module."""
+    return resolve_layer(model, name)[0]
+
+
+def resolve_layer(model: nn.Module, name: str) -> tuple[nn.Module, int | None]:
+    """The module a layer name reads, and the prefix token it picks (``None``: the whole output,
+    a token layer's as its spatial map). Every layer name featvis reads is resolved here."""
+    module_name, token = split_layer(name)
     modules = dict(model.named_modules())
-    if name not in modules or not name:
-        raise UnknownLayerError(unknown("layer", name, layer_names(model)))
-    return modules[name]
+    if module_name not in modules or not module_name:
+        raise UnknownLayerError(unknown("layer", module_name, layer_names(model)))
+    module = modules[module_name]
+    if token is None:
+        return module, None
+    try:
+        return module, prefix_index(name, token_grid(module))
+    except PrefixTokenError as error:
+        raise UnknownLayerError(str(error)) from None
 
 
 class _StopForward(Exception):
@@ -49,21 +64,22 @@ def capture(
     outputs: dict[str, torch.Tensor] = {}
     handles = []
 
-    def make_hook(name: str):
+    def make_hook(name: str, token: int | None):
         def hook(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
-            seen = layer_output(module, output)  # a token layer as its (B, C, H, W) map
+            seen = layer_output(module, output, token)  # a token layer as its (B, C, H, W) map, or one token
             outputs[name] = seen.detach() if detach else seen
             if stop_early and len(outputs) == len(names):
                 raise _StopForward
-            if seen is not output and not detach:  # the model goes on from the map, so gradients reach it
-                return token_grid(module).to_tokens(seen, output)
-            return None
+            if token is None and seen is not output and not detach:  # the model goes on from the map,
+                return token_grid(module).to_tokens(seen, output)  # so gradients reach it
+            return None  # a prefix token is a slice of the output itself: gradients reach it as it is
 
         return hook
 
     try:
         for name in names:
-            handles.append(get_layer(model, name).register_forward_hook(make_hook(name)))
+            module, token = resolve_layer(model, name)
+            handles.append(module.register_forward_hook(make_hook(name, token)))
         yield outputs
     finally:
         for handle in handles:

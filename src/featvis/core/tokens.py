@@ -2,8 +2,10 @@
 
 A ViT-style model cuts its input into an ``H x W`` grid of patches and prepends class (and
 register) tokens. A layer whose output has ``prefix + H * W`` tokens is read as a map over
-that grid, so every stage that works on CNN feature maps works on it too; the prefix tokens
-stay available as non-spatial units (:func:`prefix_tokens`).
+that grid, so every stage that works on CNN feature maps works on it too. The prefix tokens
+are non-spatial units: the layer name ``<layer>@cls`` (or ``@reg<k>``, ``@dist``, ``@<index>``)
+reads one of them as an ``(B, C)`` output, as a classifier's ``fc`` is read
+(:mod:`featvis.core.tokengrid`).
 
 The grid is found once per model, by one probe forward pass (:func:`attach_token_grids`):
 the patch grid is the last 4-D output seen before the token layer whose ``H * W`` leaves a
@@ -15,37 +17,16 @@ wherever a layer's output is read.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import nn
 
+from featvis.core.tokengrid import PrefixTokenError, TokenGrid, default_names
+
 ATTRIBUTE = "featvis_token_grid"
 MAX_PREFIX = 16  # class + register tokens; more than this is not taken for a prefix
-
-
-@dataclass(frozen=True)
-class TokenGrid:
-    prefix: int
-    height: int
-    width: int
-
-    @property
-    def tokens(self) -> int:
-        return self.prefix + self.height * self.width
-
-    def to_map(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``(B, prefix + H*W, C)`` -> ``(B, C, H, W)``: the patch tokens in raster order."""
-        batch, _, channels = tokens.shape
-        return tokens[:, self.prefix:].transpose(1, 2).reshape(batch, channels, self.height, self.width)
-
-    def to_tokens(self, spatial: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """The inverse of :meth:`to_map`: ``tokens`` with its patch tokens taken from ``spatial``."""
-        return torch.cat([tokens[:, : self.prefix], spatial.flatten(2).transpose(1, 2)], 1)
-
-    def describe(self) -> str:
-        return f"{self.height}x{self.width}" + (f"+{self.prefix}" if self.prefix else "")
 
 
 def prefix_tokens(module: nn.Module, output: torch.Tensor) -> torch.Tensor:
@@ -53,15 +34,37 @@ def prefix_tokens(module: nn.Module, output: torch.Tensor) -> torch.Tensor:
     return output[:, : token_grid(module).prefix]
 
 
+def prefix_names(model: nn.Module, prefix: int) -> tuple[str, ...]:
+    """Names of a layer's ``prefix`` tokens: as the model declares them (timm's ``cls_token``,
+    ``dist_token`` and ``reg_token``, in the order timm concatenates them) when that count
+    matches, else the convention that the first is the class token ("" = by index only)."""
+    declared: list[str] = []
+    if getattr(model, "cls_token", None) is not None:
+        declared.append("cls")
+    if getattr(model, "dist_token", None) is not None:
+        declared.append("dist")
+    registers = getattr(model, "reg_token", None)
+    if isinstance(registers, torch.Tensor):
+        declared += [f"reg{k}" for k in range(registers.shape[1])]
+    if hasattr(model, "cls_token") and len(declared) == prefix:
+        return tuple(declared)
+    return default_names(prefix)
+
+
 def token_grid(module: nn.Module) -> TokenGrid | None:
     return getattr(module, ATTRIBUTE, None)
 
 
-def layer_output(module: nn.Module, output: Any) -> Any:
-    """What featvis reads from a module's output: the spatial map of a token layer, else the output."""
+def layer_output(module: nn.Module, output: Any, token: int | None = None) -> Any:
+    """What featvis reads from a module's output: the spatial map of a token layer (or, with
+    ``token``, that prefix token as ``(B, C)``), else the output."""
     grid = token_grid(module)
     if grid is not None and isinstance(output, torch.Tensor) and output.ndim == 3 and output.shape[1] == grid.tokens:
-        return grid.to_map(output)
+        return grid.to_map(output) if token is None else output[:, token]
+    if token is not None:
+        raise PrefixTokenError(f"expected a ({grid.tokens if grid else '?'} tokens, channels) output to read "
+                               f"prefix token {token} from, got {type(output).__name__} "
+                               f"{tuple(getattr(output, 'shape', ()))}")
     return output
 
 
@@ -89,6 +92,7 @@ def attach_token_grids(model: nn.Module, input_shape: tuple[int, ...],
         return hook
 
     probe_pass(model, input_shape, {n: make_hook(n, m) for n, m in model.named_modules() if n})
+    grids = {name: replace(grid, names=prefix_names(model, grid.prefix)) for name, grid in grids.items()}
     modules = dict(model.named_modules())
     for name, module in modules.items():
         if name:

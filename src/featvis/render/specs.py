@@ -29,9 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from featvis.core.hooks import UnknownLayerError, get_layer, probe_input
+from featvis.core.hooks import UnknownLayerError, probe_input, resolve_layer
 from featvis.core.names import unknown
 from featvis.core.registry import registrar
+from featvis.core.tokengrid import split_layer
+from featvis.core.tokens import layer_output
 from featvis.render import objectives as obj
 from featvis.render.objectives import Acts, ChannelOutOfRangeError, Objective
 
@@ -90,13 +92,15 @@ class SpecContext:
     def shape(self, layer: str, where: str) -> tuple[int, ...]:
         """The layer's output shape without the batch axis, from a probe forward pass."""
         try:
-            get_layer(self.model, layer)
+            _, token = resolve_layer(self.model, layer)
         except UnknownLayerError as err:
             raise UnknownLayerError(f"{where}: {err}") from None
         self._probe()
-        if layer not in self._shapes:
+        module = split_layer(layer)[0]
+        if module not in self._shapes:
             raise SpecError(f"{where}: layer {layer!r} gives no tensor output in a forward pass")
-        return self._shapes[layer]
+        shape = self._shapes[module]
+        return shape if token is None else shape[:1]  # a class/register token: (channels,)
 
     def width(self, layer: str, where: str) -> int:
         """Channels (or classes) of a layer: axis 1 of its output."""
@@ -115,9 +119,9 @@ class SpecContext:
         shapes, outputs = {}, []
 
         def make_hook(name: str) -> Callable:
-            def hook(_module: nn.Module, _inputs: tuple, output: Any) -> None:
+            def hook(module: nn.Module, _inputs: tuple, output: Any) -> None:
                 if isinstance(output, torch.Tensor) and name not in shapes:
-                    shapes[name] = tuple(output.shape[1:])
+                    shapes[name] = tuple(layer_output(module, output).shape[1:])  # a token layer: (C, H, W)
                     outputs.append((name, output))
 
             return hook

@@ -19,6 +19,14 @@ from typing import Any
 from featvis.core.config import ConfigError
 from featvis.core.io import write_json
 from featvis.core.names import unknown
+from featvis.core.tokengrid import (
+    PrefixTokenError,
+    TokenGrid,
+    default_names,
+    prefix_index,
+    prefix_suffixes,
+    split_layer,
+)
 
 Shape = tuple[int, ...] | None
 
@@ -90,7 +98,7 @@ def _trace(name: str, build: Mapping[str, Any]) -> dict[str, Any]:
     return {"shapes": {k: list(v) if v is not None else None for k, v in shapes.items()},
             "modules": layer_names(loaded.module), "weights": loaded.weights, "weights_stat": _stat(loaded.weights),
             "input": list(loaded.preprocess.input_shape()[1:]),
-            "token_grids": {n: [g.prefix, g.height, g.width] for n, g in grids.items()},
+            "token_grids": {n: [g.prefix, g.height, g.width, list(g.names)] for n, g in grids.items()},
             "repeated": {n: c for n, c in calls.items() if c > 1},
             "attention": [n for n in shapes if isinstance(modules[n], nn.MultiheadAttention)],
             "rectifiers": any(type(m) in RECTIFIERS for m in modules.values()),
@@ -109,9 +117,29 @@ def _channels_last(model, shapes: Mapping[str, Shape]) -> list[str]:
             and not isinstance(modules[name], nn.Conv2d | nn.BatchNorm2d)]
 
 
+def structure_grid(structure: Mapping[str, Any], module: str) -> TokenGrid | None:
+    """A module's token grid from the cached structure (``None``: not a token layer)."""
+    entry = structure.get("token_grids", {}).get(module)
+    if entry is None:
+        return None
+    prefix, height, width, *names = entry  # structures cached before prefix names had three numbers
+    return TokenGrid(prefix, height, width, tuple(names[0]) if names else default_names(prefix))
+
+
 def check_layer(model: str, layer: str, structure: Mapping[str, Any], where: str) -> None:
     """A layer must be one of the model's modules, run once in the forward pass and give one
-    tensor that featvis can read as channels (a token layer needs its patch grid)."""
+    tensor that featvis can read as channels (a token layer needs its patch grid); a
+    ``<module>@<token>`` name must name a class or register token of a token layer."""
+    module, token = split_layer(layer)
+    _check_module(model, module, structure, where)
+    if token is not None:
+        try:
+            prefix_index(layer, structure_grid(structure, module))
+        except PrefixTokenError as error:
+            raise ConfigError(f"{where}: {error} (model {model})") from None
+
+
+def _check_module(model: str, layer: str, structure: Mapping[str, Any], where: str) -> None:
     if layer not in structure["shapes"]:
         if layer in structure["modules"]:
             raise ConfigError(f"{where}: layer {layer!r} of {model} does not run in its forward pass")
@@ -138,8 +166,17 @@ def check_layer(model: str, layer: str, structure: Mapping[str, Any], where: str
                           "{prefix: <class and register tokens>, height: <patch rows>, width: <patch columns>}")
 
 
+def layer_shape(structure: Mapping[str, Any], layer: str) -> Shape:
+    """A layer's output shape without the batch axis; ``(C,)`` for a token layer's ``@token``."""
+    module, token = split_layer(layer)
+    shape = structure["shapes"].get(module)
+    if token is None or shape is None:
+        return tuple(shape) if shape is not None else None
+    return (shape[0],)
+
+
 def layer_width(structure: Mapping[str, Any], layer: str) -> int | None:
-    shape = structure["shapes"].get(layer)
+    shape = layer_shape(structure, layer)
     return int(shape[0]) if shape else None
 
 
@@ -197,8 +234,13 @@ def _model_problem(name: str, spec: Mapping[str, Any], error: Exception) -> str:
 
 
 def layer_shapes(structure: Mapping[str, Any]) -> dict[str, Shape]:
-    """Layer shapes as tuples, for the config's stage defaults (e.g. Grad-CAM's last spatial layer)."""
-    return {k: tuple(v) if v is not None else None for k, v in structure["shapes"].items()}
+    """Layer shapes as tuples, for the config's stage defaults (e.g. Grad-CAM's last spatial layer);
+    every ``<layer>@<token>`` of a token layer is listed too, as the non-spatial unit it is."""
+    shapes = {k: tuple(v) if v is not None else None for k, v in structure["shapes"].items()}
+    for module in structure.get("token_grids", {}):
+        grid = structure_grid(structure, module)
+        shapes.update({module + suffix: layer_shape(structure, module + suffix) for suffix in prefix_suffixes(grid)})
+    return shapes
 
 
 def check_views(config: Mapping[str, Any], structures: Mapping[str, Mapping[str, Any]]) -> None:

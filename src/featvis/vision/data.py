@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from featvis.core.io import atomic_path
-from featvis.vision.models import Preprocess
+from featvis.vision.models import INTERPOLATIONS, Preprocess
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +80,32 @@ def open_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
     return _decode(path, MODES[channels])[0]
 
 
-def display_image(path: str | os.PathLike, size: int | tuple[int, int], channels: int = 3) -> np.ndarray:
-    """The image as the model sees it before normalization: resized (keeping its aspect) to
-    cover ``size`` (a side, or (height, width)), then centre-cropped to it; uint8 (H, W) or (H, W, C)."""
+def display_image(path: str | os.PathLike, size: int | tuple[int, int], channels: int = 3,
+                  interpolation: str = "bilinear", crop_pct: float = 1.0) -> np.ndarray:
+    """The image as the model sees it before normalization: resized (keeping its aspect, with PIL's
+    ``interpolation`` filter) to cover ``size`` / ``crop_pct`` (``size`` a side, or (height, width)),
+    then centre-cropped to ``size``; uint8 (H, W) or (H, W, C)."""
     height, width = (size, size) if isinstance(size, int) else size
+    cover = (math.floor(height / crop_pct), math.floor(width / crop_pct)) if crop_pct < 1 else (height, width)
     image = open_image(path, channels)
-    scale = max(height / image.height, width / image.width)
-    new = (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
-    image = image.resize(new, Image.Resampling.BILINEAR)
+    scale = max(cover[0] / image.height, cover[1] / image.width)
+    new = (max(cover[1], round(image.width * scale)), max(cover[0], round(image.height * scale)))
+    image = image.resize(new, resampling(interpolation))
     left, top = (new[0] - width) // 2, (new[1] - height) // 2
     return np.asarray(image.crop((left, top, left + width, top + height)))
+
+
+def model_image(path: str | os.PathLike, preprocess: Preprocess) -> np.ndarray:
+    """:func:`display_image` at the model's size, channels, interpolation and crop."""
+    return display_image(path, preprocess.image_size, preprocess.channels, preprocess.interpolation,
+                         preprocess.crop_pct)
+
+
+def resampling(interpolation: str) -> Image.Resampling:
+    """PIL's filter for a :data:`~featvis.vision.models.INTERPOLATIONS` name."""
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"unknown interpolation {interpolation!r} (one of {', '.join(INTERPOLATIONS)})")
+    return Image.Resampling[interpolation.upper()]
 
 
 def to_tensor(images: list[np.ndarray], preprocess: Preprocess) -> torch.Tensor:
@@ -106,7 +123,7 @@ def iter_batches(
     """Yield (start index, normalized batch) over ``paths`` in order."""
     for start in range(0, len(paths), batch_size):
         chunk = paths[start : start + batch_size]
-        images = [display_image(p, preprocess.image_size, preprocess.channels) for p in chunk]
+        images = [model_image(p, preprocess) for p in chunk]
         yield start, to_tensor(images, preprocess)
 
 

@@ -52,9 +52,18 @@ class InputSizeError(ValueError):
     """The model's forward pass fails at the configured input size or channel count."""
 
 
+INTERPOLATIONS = ("nearest", "box", "bilinear", "hamming", "bicubic", "lanczos")  # PIL's resampling filters
+
+
 @dataclass(frozen=True)
 class Preprocess:
-    """How images must be prepared for a model; travels with the model."""
+    """How images must be prepared for a model; travels with the model.
+
+    ``interpolation`` is the filter images are resized with (timm's pretrained config says which
+    for timm models; bilinear for the others). ``crop_pct`` is timm's eval crop: the image is
+    resized to cover ``size / crop_pct`` and the centre ``size`` kept; 1 keeps the whole of the
+    shorter side (the default, and every non-timm model's).
+    """
 
     image_size: int | tuple[int, int]  # a side, or (height, width) for a non-square input
     mean: tuple[float, ...]
@@ -62,6 +71,14 @@ class Preprocess:
     channels: int = 3
     class_names: tuple[str, ...] = field(default=(), repr=False)
     interpolation: str = "bilinear"
+    crop_pct: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation {self.interpolation!r} is not a resampling filter featvis knows "
+                             f"(one of {', '.join(INTERPOLATIONS)})")
+        if not 0 < self.crop_pct <= 1:
+            raise ValueError(f"crop_pct {self.crop_pct!r} must be in (0, 1]: the share of the resized image kept")
 
     @property
     def size(self) -> tuple[int, int]:
@@ -145,6 +162,9 @@ def _apply_overrides(preprocess: Preprocess, spec: Mapping[str, Any]) -> Preproc
     for key in ("mean", "std", "class_names"):
         if spec.get(key) is not None:
             overrides[key] = tuple(spec[key])
+    for key in ("interpolation", "crop_pct"):
+        if spec.get(key) is not None:
+            overrides[key] = spec[key]
     return replace(preprocess, **overrides)
 
 

@@ -58,12 +58,15 @@ def topk_patches(
     topk: dict[str, np.ndarray], field: Field | None, paths: Sequence[str], image_size: int | tuple[int, int],
     channels: int,
     which: Sequence[int],
+    interpolation: str = "bilinear",
+    crop_pct: float = 1.0,
 ) -> list[list[np.ndarray]]:
-    """Patches for the listed channels, each a list of K patches (best first)."""
+    """Patches for the listed channels, each a list of K patches (best first), cut from the images
+    as the model saw them (its size, channels, interpolation and crop)."""
 
     @lru_cache(maxsize=1024)  # channels share images; bounded, so a large dataset cannot fill memory
     def image(index: int) -> np.ndarray:
-        return display_image(paths[index], image_size, channels)
+        return display_image(paths[index], image_size, channels, interpolation, crop_pct)
 
     return [
         [cut_patch(image(int(i)), field, y, x) for i, y, x in zip(topk["image"][c], topk["y"][c], topk["x"][c])]

@@ -32,7 +32,8 @@ from torch.utils._pytree import tree_flatten
 
 from featvis.core.hooks import capture, get_layer, probe_input, run_to_layers
 from featvis.core.io import save_npz
-from featvis.core.tokens import TokenGrid, token_grid
+from featvis.core.tokengrid import TokenGrid, split_layer
+from featvis.core.tokens import token_grid
 
 Interval = tuple[int, int]  # inclusive [first, last]
 
@@ -226,6 +227,8 @@ class ReceptiveFields:
 
     def field(self, layer: str) -> Field | None:
         """Nominal field (size, stride, offset); ``None`` where it is the whole image."""
+        if split_layer(layer)[1] is not None:  # a class/register token: one unit, no position on the grid
+            return None
         grid = token_grid(get_layer(self.model, layer))
         if grid is not None:
             field = self.layer_field(layer)
@@ -235,9 +238,12 @@ class ReceptiveFields:
 
     def layer_field(self, layer: str) -> LayerField | None:
         """The layer's field with the exact box of every output position (``None``: global)."""
+        if split_layer(layer)[1] is not None:  # a prefix token: read like a classifier's fc, whole images
+            return None
         if token_grid(get_layer(self.model, layer)) is not None:
             if layer not in self._tokens:  # every token layer of the trace at once: one forward pass
-                grids = {name: token_grid(get_layer(self.model, name)) for name in self.layer_node}
+                grids = {name: token_grid(get_layer(self.model, name)) for name in self.layer_node
+                         if split_layer(name)[1] is None}
                 self._tokens.update(token_fields(self.model, self.input_shape, {
                     name: grid for name, grid in grids.items() if grid is not None and name not in self._tokens}))
             return self._tokens[layer]
@@ -319,9 +325,13 @@ def receptive_fields(
     return {name: traced.layer_field(name) for name in layers}
 
 
-def save_fields(path: str | os.PathLike, input_shape: tuple[int, ...], fields: Mapping[str, LayerField | None]) -> None:
-    """Write layers' fields to one ``.npz``; a global field is listed with no arrays."""
-    arrays = {"input_shape": np.array(input_shape, dtype=np.int64), "layers": np.array(list(fields), dtype=str)}
+def save_fields(path: str | os.PathLike, input_shape: tuple[int, ...], fields: Mapping[str, LayerField | None],
+                interpolation: str = "bilinear", crop_pct: float = 1.0) -> None:
+    """Write layers' fields to one ``.npz``; a global field is listed with no arrays. The fields are
+    boxes in the image as the model sees it, so how that image is made (``interpolation``,
+    ``crop_pct``) goes with them, for what cuts patches without loading the model."""
+    arrays = {"input_shape": np.array(input_shape, dtype=np.int64), "layers": np.array(list(fields), dtype=str),
+              "interpolation": np.array(interpolation), "crop_pct": np.array(crop_pct, dtype=np.float64)}
     for name, field in fields.items():
         if field is not None:
             arrays[f"{name}:nominal"] = np.array([field.jump, field.lo, field.nominal.hi], dtype=np.int64)
@@ -343,6 +353,14 @@ def load_fields(path: str | os.PathLike) -> tuple[tuple[int, ...], dict[str, Lay
             kind = str(data[f"{name}:kind"]) if f"{name}:kind" in data else "exact"
             fields[name] = LayerField(Field(jump, lo, hi), shape[-2:], data[f"{name}:boxes"], kind)
     return shape, fields
+
+
+def load_view(path: str | os.PathLike) -> tuple[str, float]:
+    """The interpolation and crop_pct of the images the fields in ``path`` were traced for."""
+    with np.load(path) as data:
+        if "interpolation" not in data:  # written before these were saved: the defaults then
+            return "bilinear", 1.0
+        return str(data["interpolation"]), float(data["crop_pct"])
 
 
 # --- token layers: the field is read off the input gradient -----------------------------

@@ -3,7 +3,7 @@
 The architecture is built by timm with ``pretrained=False`` (timm never downloads here);
 weights come from ``weights:`` (a state dict or ``.safetensors`` file) or from the
 Hugging Face hub cache, where timm's own download would have put them. Preprocessing
-(input size, mean, std, interpolation) is read from the model's pretrained config, class
+(input size, mean, std, interpolation, crop_pct) is read from the model's pretrained config, class
 names from timm's ImageNet metadata where the classes are an ImageNet subset.
 """
 
@@ -42,8 +42,20 @@ def build_timm(arch: str, spec: Mapping[str, Any]):
     size = tuple(cfg["input_size"][1:])
     preprocess = Preprocess(
         size[0] if size[0] == size[1] else size, tuple(cfg["mean"]), tuple(cfg["std"]), int(cfg["input_size"][0]),
-        _class_names(module), interpolation=cfg.get("interpolation", "bilinear"))
+        _class_names(module), interpolation=_interpolation(arch, cfg, spec), crop_pct=float(cfg.get("crop_pct") or 1.0))
     return module, _fit_channels(preprocess, module), None if path is None else str(path)
+
+
+def _interpolation(arch: str, cfg: Mapping[str, Any], spec: Mapping[str, Any]) -> str:
+    """The config's resize filter, else timm's; one PIL has no filter for fails naming the model."""
+    from featvis.vision.models import INTERPOLATIONS
+
+    value = spec.get("interpolation") or cfg.get("interpolation") or "bilinear"
+    if value not in INTERPOLATIONS:
+        raise ValueError(f"{arch}: timm's pretrained config asks for interpolation {value!r}, which featvis "
+                         f"cannot resize with (one of {', '.join(INTERPOLATIONS)}); set `interpolation:` "
+                         "in the model's config")
+    return value
 
 
 def _build_kwargs(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
