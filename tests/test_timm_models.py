@@ -323,3 +323,68 @@ def test_render_a_class_token_channel(vit):
     result = render(vit.module, obj.channel("blocks.2@cls", [3, 7]), [0, 1], settings)
     assert result.images.shape == (2, 64, 64, 3) and result.activations["blocks.2@cls"].shape == (2, 192)
     assert (result.trace[-1] > result.trace[0]).all()  # each item's class-token channel rises under Adam
+
+
+# --- images resized as the model's preprocessing says: interpolation and crop_pct -------------
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    """A real photo (scikit-image's chelsea, 300x451), so the resampling filters disagree."""
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("photo") / "chelsea.png"
+    Image.fromarray(data.chelsea()).save(path)
+    return path
+
+
+def _pil_view(path, size: int, interpolation, cover: int) -> np.ndarray:
+    """Known answer: PIL's own resize of the shorter side to ``cover``, then the centre ``size``."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        width = round(image.width * cover / image.height)  # chelsea is wider than tall
+        image = image.resize((width, cover), interpolation)
+    left, top = (width - size) // 2, (cover - size) // 2
+    return np.asarray(image.crop((left, top, left + size, top + size)))
+
+
+def test_a_timm_model_sees_images_resized_as_timm_says(vit, photo):
+    from PIL import Image
+
+    from featvis.vision.data import model_image
+
+    assert (vit.preprocess.interpolation, vit.preprocess.crop_pct) == ("bicubic", 0.9)  # timm's pretrained config
+    seen = model_image(photo, vit.preprocess)
+    expected = _pil_view(photo, 64, Image.Resampling.BICUBIC, 71)  # floor(64 / 0.9) = 71, as timm's eval transform
+    np.testing.assert_array_equal(seen, expected)
+    assert not np.array_equal(seen, _pil_view(photo, 64, Image.Resampling.BILINEAR, 71))  # the filter matters
+    nearest = load_model({**VIT, "interpolation": "nearest", "crop_pct": 1.0}).preprocess  # the config overrides
+    np.testing.assert_array_equal(model_image(photo, nearest), _pil_view(photo, 64, Image.Resampling.NEAREST, 64))
+
+
+def test_other_models_still_resize_bilinearly_with_no_crop(photo):
+    from PIL import Image
+
+    from featvis.vision.data import display_image, model_image
+
+    effnet = load_model({"architecture": "efficientnet_lite0", "image_size": 96}).preprocess
+    assert (effnet.interpolation, effnet.crop_pct) == ("bilinear", 1.0)
+    seen = model_image(photo, effnet)
+    np.testing.assert_array_equal(seen, _pil_view(photo, 96, Image.Resampling.BILINEAR, 96))
+    np.testing.assert_array_equal(seen, display_image(photo, 96))  # what every stage cut before
+
+
+def test_unknown_interpolation_is_a_clear_error(photo):
+    from featvis.vision.data import display_image
+    from featvis.vision.models import Preprocess
+
+    with pytest.raises(ValueError, match=r"interpolation 'cubic' is not a resampling filter featvis knows \(one of "
+                                         r"nearest, box, bilinear, hamming, bicubic, lanczos\)"):
+        Preprocess(64, (0.5,), (0.5,), interpolation="cubic")
+    with pytest.raises(ValueError, match="unknown interpolation 'cubic'"):
+        display_image(photo, 64, interpolation="cubic")
+    with pytest.raises(ValueError, match=r"crop_pct 1.5 must be in \(0, 1\]"):
+        Preprocess(64, (0.5,), (0.5,), crop_pct=1.5)

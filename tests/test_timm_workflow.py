@@ -1,6 +1,7 @@
 """The whole vision workflow on models that are not ImageNet-sized RGB CNNs: a ViT read as token
-maps, a 1-channel model with BatchNorm at 32 px, a 4-channel model on a non-square input. Small
-random-weight timm models on a handful of crops, so it runs in minutes on 2 cores."""
+maps (and its class token as a non-spatial unit, `blocks.1@cls`), a 1-channel model with BatchNorm
+at 32 px, a 4-channel model on a non-square input. Small random-weight timm models on a handful of
+crops, so it runs in minutes on 2 cores."""
 
 from __future__ import annotations
 
@@ -22,25 +23,27 @@ CONFIG = {
         "rgba": {"architecture": "timm:resnet18", "allow_random": True, "channels": 4, "image_size": [32, 48]},
     },
     "analyses": [
-        {"model": "vit", "dataset": "photos", "layers": ["patch_embed", "blocks.1"]},
+        {"model": "vit", "dataset": "photos", "layers": ["patch_embed", "blocks.1", "blocks.1@cls"]},
         {"model": "grey", "dataset": "photos", "layers": ["layer2"]},
         {"model": "rgba", "dataset": "photos", "layers": ["layer2"]},
     ],
     "features": {"batch_size": 6, "shards": 1},
     "figures": {"dpi": 50},
     "patches": {"k": 3, "grid_channels": 3},
-    "neighbors": {"k": 2, "n_queries": 2},
-    "embed": {"methods": ["pca"], "atlas_grid": 3},
+    "neighbors": {"k": 2, "n_queries": 2, "layers": {"vit": ["blocks.1@cls"]}},
+    "embed": {"methods": ["pca"], "atlas_grid": 3, "layers": {"vit": ["blocks.1@cls"]}},
     "attribution": {"channels": 1, "n_images": 2, "layers": {"vit": []},  # DeconvNet needs ReLUs; ViTs use GELU
                     "cam_layers": {"vit": ["blocks.1"]}},
     "render": {
         "defaults": {"steps": 3, "snapshots": [1, 3]},
         "jobs": {
             "vit_block": {"model": "vit", "layer": "blocks.1", "channels": [0, 1], "size": 48},
+            "vit_cls": {"model": "vit", "layer": "blocks.1@cls", "channels": [2], "size": 48},
             "grey_layer2": {"model": "grey", "layer": "layer2", "channels": [0]},  # size 128: rendered at 32
             "rgba_layer2": {"model": "rgba", "layer": "layer2", "channels": [0], "size": 48},
         },
     },
+    "gallery": {"featured": ["vit/blocks.1@cls/2"]},
 }
 
 
@@ -93,3 +96,24 @@ def test_renders_fit_each_model(run):
         assert renders, job
         with Image.open(renders[0]) as image:
             assert image.size == (size, size) and np.asarray(image).std() > 0
+
+
+@pytest.mark.integration
+def test_the_class_token_runs_through_every_view_as_one_unit(run):
+    results = run / "results"
+    cls = results / "features" / "vit" / "photos" / "blocks.1@cls"
+    assert np.load(cls / "max.npy").shape == (12, 192)
+    np.testing.assert_array_equal(np.load(cls / "max.npy"), np.load(cls / "mean.npy"))  # one value per image
+    assert not np.array_equal(np.load(cls / "max.npy"), np.load(cls.parent / "blocks.1" / "max.npy"))
+    top = np.load(results / "patches" / "vit" / "photos" / "blocks.1@cls" / "top_max.npz")
+    assert top["y"].max() == 0 and top["x"].max() == 0  # no position: the patch is the whole image
+    with open(results / "units" / "vit" / "blocks.1@cls" / "patches_max" / "photos" / "0002.patches.json") as handle:
+        assert "patches are whole images" in handle.read()
+    assert list((results / "neighbors" / "vit" / "photos" / "blocks.1@cls").glob("*.png"))
+    assert list((results / "embed" / "vit" / "photos" / "blocks.1@cls").glob("scatter_*.png"))
+    renders = sorted((results / "render" / "vit" / "blocks.1@cls" / "vit_cls" / "renders").glob("*.png"))
+    with Image.open(renders[0]) as image:
+        assert image.size == (48, 48) and np.asarray(image).std() > 0
+    page = results / "gallery" / "vit" / "blocks.1@cls" / "2.html"
+    assert page.is_file() and "patches" in page.read_text()
+    assert "blocks.1@cls" not in table(run, "vit")  # the layer table lists modules; the token is a unit of one
