@@ -88,6 +88,13 @@ def test_unknown_layer_names_closest_first(root, image_folder):
     assert "_conv_head" not in out  # not a list of every module
 
 
+def test_class_token_of_a_convolutional_layer_at_start(root, image_folder):
+    code, out = dry_run(root, folder_config(image_folder, layers=("_blocks.1", "_blocks.1@cls")))
+    assert code != 0
+    assert ("analyses[0].layers: layer '_blocks.1@cls': '_blocks.1' is not a token layer (an output of (batch, "
+            "tokens, channels) over a patch grid), so it has no @cls token; use '_blocks.1' itself") in out
+
+
 def test_render_channel_out_of_range_at_start(root, image_folder):
     config = folder_config(image_folder)
     config["render"] = {"jobs": {"x": {"model": "lite", "layer": "_blocks.1", "channels": [3, 99]}}}
