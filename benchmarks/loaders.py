@@ -1,16 +1,21 @@
 """Loader workers vs none: images/s of the features stage and how busy the model is.
 
-EfficientNet-Lite0 at 160 px on the bundled photos (1,200 crops of 160 px, as in the
-default config), the default run's four layers, batch 64, 2 compute threads. Each
-setting of ``workers`` runs :func:`extract_shard` end to end from the image files,
-interleaved over rounds (best wall time of each); "busy" is the time in the model's
-forward passes over the whole loop (waiting for batches included), as the features
-shard log reports it. The outputs of every setting are checked to be byte-identical.
-Run: `PYTHONPATH=src python benchmarks/loaders.py [rounds]`. Writes benchmarks/results/loaders.md.
+Two cases of the default config, each with `features.workers` 0, 1 and 2:
+- photos: EfficientNet-Lite0 at 160 px on the bundled photos (1,200 crops of 160 px), the
+  default run's four layers, batch 64: the model dominates, decoding is a few percent;
+- mnist: the pipeline's small MNIST CNN (random weights: the time is the same) on the
+  5,000 bundled 28 px digits, layers conv2 and fc, batch 64: decoding dominates.
+Each setting runs :func:`extract_shard` end to end from the image files with 2 compute
+threads, interleaved over rounds (best wall time of each); "busy" is the time in the
+model's forward passes over the whole loop (waiting for batches included), as the features
+shard log reports it. Every setting's features are checked to be byte-identical.
+Run: `PYTHONPATH=src python benchmarks/loaders.py [rounds] [photos|mnist|all]`. Keeps each
+case's numbers in benchmarks/results/loaders.json and writes benchmarks/results/loaders.md.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -19,28 +24,37 @@ from pathlib import Path
 import torch
 
 from featvis.core.device import make_deterministic
-from featvis.vision.data import build_photos
+from featvis.vision.data import build_mnist5k, build_photos
 from featvis.vision.features import LoopTime, extract_shard
 from featvis.vision.models import load_model
 
-LAYERS = ["_blocks.1", "_blocks.4", "_blocks.10", "_conv_head"]
-SPEC = {"architecture": "efficientnet_lite0", "image_size": 160}
+CASES = {
+    "photos": {"spec": {"architecture": "efficientnet_lite0", "image_size": 160},
+               "layers": ["_blocks.1", "_blocks.4", "_blocks.10", "_conv_head"],
+               "images": lambda out: build_photos(out, n_crops=1200, crop_px=160),
+               "what": "EfficientNet-Lite0 at 160 px, bundled photos (1,200 PNG crops of 160 px), "
+                       "layers _blocks.1, _blocks.4, _blocks.10, _conv_head"},
+    "mnist": {"spec": {"architecture": "mnist_cnn", "allow_random": True},
+              "layers": ["conv2", "fc"],
+              "images": build_mnist5k,
+              "what": "the MNIST CNN (random weights) on mnist5k (5,000 PNG digits of 28 px), layers conv2, fc"},
+}
 BATCH, THREADS, WORKERS = 64, 2, (0, 1, 2)
-OUT = Path(__file__).parent / "results" / "loaders.md"
+RESULTS = Path(__file__).parent / "results"
 
 
-def measure(rounds: int) -> tuple[dict[int, LoopTime], int]:
+def measure(case: dict, rounds: int) -> dict:
     make_deterministic(0, THREADS)
-    model = load_model(SPEC, "efficientnet_lite0")
+    model = load_model(case["spec"], "model")
     with tempfile.TemporaryDirectory() as tmp:
-        paths = build_photos(Path(tmp) / "photos", n_crops=1200, crop_px=160)["path"].tolist()
-        extract_shard(model, paths[:BATCH], LAYERS, torch.device("cpu"), BATCH, progress=False)  # warm-up
+        paths = case["images"](Path(tmp) / "images")["path"].tolist()
+        extract_shard(model, paths[:BATCH], case["layers"], torch.device("cpu"), BATCH, progress=False)  # warm-up
         best: dict[int, LoopTime] = {}
         reference = None
         for _ in range(rounds):
             for workers in WORKERS:
                 timing = LoopTime()
-                result = extract_shard(model, paths, LAYERS, torch.device("cpu"), BATCH, progress=False,
+                result = extract_shard(model, paths, case["layers"], torch.device("cpu"), BATCH, progress=False,
                                        workers=workers, timing=timing)
                 flat = {(layer, stat): a.tobytes() for layer, stats in result.items() for stat, a in stats.items()}
                 reference = reference or flat
@@ -48,34 +62,48 @@ def measure(rounds: int) -> tuple[dict[int, LoopTime], int]:
                 if workers not in best or timing.wall_s < best[workers].wall_s:
                     best[workers] = timing
                 print(timing.summary(f"workers {workers}"), flush=True)
-    return best, len(paths)
-
-
-def write(best: dict[int, LoopTime], n: int, rounds: int) -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    rows = "\n".join(f"| {w} | {t.wall_s:.2f} | {t.images / t.wall_s:.1f} | {t.forward_s:.2f} | **{100 * t.busy:.1f}%** |"
-                     for w, t in sorted(best.items()))
-    OUT.write_text(f"""# Loader workers: is the model kept busy?
+    return {"rounds": rounds, "load": load,
+            "rows": [[w, t.images, t.wall_s, t.forward_s] for w, t in sorted(best.items())]}
 
-`python benchmarks/loaders.py {rounds}`: EfficientNet-Lite0 at 160 px, the bundled photos ({n:,} crops of
-160 px), layers {", ".join(LAYERS)}, batch {BATCH}, {THREADS} compute threads, `extract_shard` end to end
-from the PNG files; best of {rounds} interleaved rounds per setting. The features are byte-identical for
-every setting (checked in the run).
 
-**Shared machine:** 2 cores, shared with other engineers' jobs while this ran (load average {load} at
-the end), so the absolute numbers are noisy; the same loop is what the features shard log reports.
+def table(name: str, result: dict) -> str:
+    rows = "\n".join(f"| {w} | {wall:.2f} | {n / wall:.1f} | {forward:.2f} | **{100 * forward / wall:.1f}%** |"
+                     for w, n, wall, forward in result["rows"])
+    return f"""## {name}: {CASES[name]["what"]}
+
+Best of {result["rounds"]} interleaved rounds; load average at the end: {result["load"]} (2 cores).
 
 | `features.workers` | loop wall (s) | images/s | forward passes (s) | busy (forward / wall) |
 |---:|---:|---:|---:|---:|
 {rows}
+"""
 
-Busy = time inside the model's forward passes over the whole extract loop (waiting for the
-next batch, per-layer reductions and the forward passes).
-""")
+
+def write(results: dict) -> None:
+    (RESULTS / "loaders.json").write_text(json.dumps(results, indent=1) + "\n")
+    sections = "\n".join(table(name, results[name]) for name in CASES if name in results)
+    (RESULTS / "loaders.md").write_text(f"""# Loader workers: is the model kept busy?
+
+`python benchmarks/loaders.py`: `extract_shard` end to end from the image files, batch {BATCH},
+{THREADS} compute threads, with `features.workers` = {", ".join(map(str, WORKERS))}. The features are
+byte-identical for every setting (checked in the run). Busy = time inside the model's forward
+passes over the whole extract loop (waiting for the next batch, per-layer reductions and the
+forward passes), the number the features shard log reports.
+
+**Shared machine:** these 2 cores were shared with other engineers' jobs (tests, benchmarks,
+workflow runs) while this ran; the load averages below show how much. Absolute times are
+therefore noisy and only settings measured in the same interleaved rounds compare.
+
+{sections}""")
 
 
 if __name__ == "__main__":
     n_rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 2
-    results, n_images = measure(n_rounds)
-    write(results, n_images, n_rounds)
-    print(OUT.read_text())
+    which = sys.argv[2] if len(sys.argv) > 2 else "all"
+    path = RESULTS / "loaders.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    for case_name in CASES if which == "all" else [which]:
+        stored[case_name] = measure(CASES[case_name], n_rounds)
+        write(stored)
+    print((RESULTS / "loaders.md").read_text())

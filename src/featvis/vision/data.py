@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
 from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from featvis.core.io import atomic_path
