@@ -153,14 +153,14 @@ def test_empty_folder_names_where_it_looked(tmp_path):
     with pytest.raises(ManifestError) as caught:
         folder_rows(tmp_path)
     message = str(caught.value)
-    assert f"image folder {tmp_path} contains no image files in class sub-folders" in message
+    assert message.startswith(f"no images in class sub-folders of {tmp_path} (looked for files ending")
     assert ".jpg" in message and ".png" in message and f"{tmp_path}/<class>/" in message
     assert "its 1 image file(s) directly in" in message
 
 
 def test_empty_datasets_caught_at_start(tmp_path):
     (tmp_path / "empty" / "cats").mkdir(parents=True)
-    with pytest.raises(ConfigError, match="datasets.mine: dataset mine has no images: image folder .*empty"):
+    with pytest.raises(ConfigError, match="datasets.mine: dataset mine has no images in class sub-folders of .*empty"):
         check_datasets({"mine": {"source": "folder", "path": str(tmp_path / "empty")}})
     (tmp_path / "list.csv").write_text("path,label\n\n")
     with pytest.raises(ConfigError, match="dataset table has no images: CSV file .*list.csv' has no rows"):

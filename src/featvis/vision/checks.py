@@ -47,7 +47,7 @@ def _check_folder_has_images(name: str, path: str) -> None:
     try:
         folder_rows(path)
     except ManifestError as error:
-        raise ConfigError(f"datasets.{name}: dataset {name} has no images: {error}") from error
+        raise ConfigError(f"datasets.{name}: dataset {name} has {error}") from error
 
 
 def _has_data_row(path: str) -> bool:

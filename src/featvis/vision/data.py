@@ -254,7 +254,7 @@ def folder_rows(root: str | os.PathLike) -> pd.DataFrame:
     if not rows:
         loose = sum(1 for file in root.iterdir() if file.suffix.lower() in IMAGE_SUFFIXES)
         hint = f"; its {loose} image file(s) directly in {root} need a class sub-folder" if loose else ""
-        raise ManifestError(f"image folder {root} contains no image files in class sub-folders (looked for "
+        raise ManifestError(f"no images in class sub-folders of {root} (looked for files ending "
                             f"{', '.join(sorted(IMAGE_SUFFIXES))} in {root}/<class>/){hint}")
     return pd.DataFrame(rows, columns=["path", "label", "split"])
 
