@@ -19,6 +19,7 @@ rule features_shard:
         model=lambda wc: wc.model,
         layers=lambda wc: analysis_layers(wc.model, wc.dataset),
         batch_size=FEATURES["batch_size"],
+        workers=config["features"]["workers"],
         shard=lambda wc: int(wc.shard),
         n_shards=n_shards(),
         compute=compute_params(),

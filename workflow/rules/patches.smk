@@ -49,6 +49,7 @@ rule patches_shard:
         k=PATCHES["k"],
         negative=lambda wc: wc.sign == "min",
         batch_size=PATCHES["batch_size"],
+        workers=config["features"]["workers"],
         shard=lambda wc: int(wc.shard),
         n_shards=patch_shards(),
         compute=compute_params(),

@@ -41,6 +41,27 @@ def check_datasets(datasets: Mapping[str, Mapping[str, Any]]) -> None:
         if source == "csv" and not Path(path).is_file():
             raise ConfigError(f"datasets.{name}.path: CSV file {path!r} does not exist "
                               f"(looked at {Path(path).resolve()})")
+        if source == "folder":
+            _check_folder_has_images(name, path)
+        if source == "csv" and not _has_data_row(path):
+            raise ConfigError(f"datasets.{name}: dataset {name} has no images: CSV file {path!r} has no rows "
+                              "under its header (path, label[, split])")
+
+
+def _check_folder_has_images(name: str, path: str) -> None:
+    """A folder dataset is listed here, at start, so an empty one costs no job."""
+    from featvis.vision.data import ManifestError, folder_rows
+
+    try:
+        folder_rows(path)
+    except ManifestError as error:
+        raise ConfigError(f"datasets.{name}: dataset {name} has {error}") from error
+
+
+def _has_data_row(path: str) -> bool:
+    with open(path) as handle:
+        next(handle, None)  # the header
+        return any(line.strip() for line in handle)  # stops at the first row
 
 
 def model_structure(name: str, spec: Mapping[str, Any], cache_dir: str | os.PathLike) -> dict[str, Any]:

@@ -10,7 +10,9 @@ composites transparency onto ``TRANSPARENT_BACKGROUND`` (docs/data.md).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
 import logging
 import math
 import os
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from featvis.core.io import atomic_path
@@ -52,12 +55,12 @@ class ManifestError(ValueError):
 # --- reading images -----------------------------------------------------------------
 
 
-def _decode(path: str | os.PathLike, mode: str = "RGB") -> tuple[Image.Image, str, bool]:
+def _decode(path: str | os.PathLike, mode: str = "RGB", data: bytes | None = None) -> tuple[Image.Image, str, bool]:
     """(the image in ``mode``, transparency composited onto ``TRANSPARENT_BACKGROUND``; its
     original mode; whether any pixel was not fully opaque). Decodes fully, so truncation
-    is caught here."""
+    is caught here. ``data``: the file's bytes when already read (errors still name ``path``)."""
     try:
-        with Image.open(path) as image:
+        with _open(path, data) as image:
             image.load()
             if not image.has_transparency_data:
                 return image.convert(mode), image.mode, False
@@ -69,6 +72,15 @@ def _decode(path: str | os.PathLike, mode: str = "RGB") -> tuple[Image.Image, st
             return Image.alpha_composite(background, rgba).convert(mode), image.mode, transparent
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise CorruptImageError(f"cannot read image {path}: {error}") from error
+
+
+def _open(path: str | os.PathLike, data: bytes | None) -> Image.Image:
+    if data is None:
+        return Image.open(path)
+    try:
+        return Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as error:  # Pillow names the buffer: name the file, as when opened by path
+        raise UnidentifiedImageError(f"cannot identify image file {os.fspath(path)!r}") from error
 
 
 MODES = {1: "L", 3: "RGB", 4: "RGBA"}
@@ -117,28 +129,81 @@ def to_tensor(images: list[np.ndarray], preprocess: Preprocess) -> torch.Tensor:
     return (batch - mean) / std
 
 
+class MissingImageError(ManifestError):
+    """An image listed in a manifest that is no longer on disk."""
+
+
+# Batches each loader worker prepares ahead of the model: enough to hide a slow image,
+# few enough that memory stays at a handful of batches.
+PREFETCH_BATCHES = 2
+
+
+class ImageFiles(Dataset):
+    """The images at ``paths`` as the model sees them (:func:`display_image`). A file that
+    cannot be read comes back as its error, so the main process raises it with its own
+    message (a DataLoader worker would wrap it in its traceback)."""
+
+    def __init__(self, paths: list[str], preprocess: Preprocess) -> None:
+        self.paths, self.preprocess = paths, preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> np.ndarray | Exception:
+        path = self.paths[index]
+        try:
+            return model_image(path, self.preprocess)
+        except CorruptImageError as error:
+            if isinstance(error.__cause__, FileNotFoundError):
+                return MissingImageError(
+                    f"image {path} is in the manifest but no longer on disk (moved or deleted after the data stage "
+                    "ran); put it back, or rerun the data stage so the manifest lists the images there are now "
+                    "(snakemake ... --forcerun data)")
+            return error
+
+
+def _collate(items: list[np.ndarray | Exception], preprocess: Preprocess) -> torch.Tensor | Exception:
+    errors = [item for item in items if isinstance(item, Exception)]
+    return errors[0] if errors else to_tensor(items, preprocess)
+
+
+def _one_thread(_worker: int) -> None:
+    torch.set_num_threads(1)  # decoding is PIL, one image at a time: leave the cores to the model
+
+
 def iter_batches(
-    paths: list[str], preprocess: Preprocess, batch_size: int
+    paths: list[str], preprocess: Preprocess, batch_size: int, workers: int = 0, pin_memory: bool = False
 ) -> Iterator[tuple[int, torch.Tensor]]:
-    """Yield (start index, normalized batch) over ``paths`` in order."""
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start : start + batch_size]
-        images = [model_image(p, preprocess) for p in chunk]
-        yield start, to_tensor(images, preprocess)
+    """Yield (start index, normalized batch) over ``paths`` in order. With ``workers`` > 0,
+    that many processes decode and resize ahead of the model (the batches are the same,
+    bit for bit); 0 decodes in this process."""
+    loader = DataLoader(
+        ImageFiles(paths, preprocess), batch_size=batch_size, shuffle=False, num_workers=workers,
+        collate_fn=functools.partial(_collate, preprocess=preprocess), pin_memory=pin_memory,
+        worker_init_fn=_one_thread if workers else None, prefetch_factor=PREFETCH_BATCHES if workers else None,
+        persistent_workers=False)
+    for index, batch in enumerate(loader):
+        if isinstance(batch, Exception):
+            raise batch
+        yield index * batch_size, batch
 
 
 # --- building manifests -------------------------------------------------------------
 
 
-def _sha1(path: Path) -> str:
-    return hashlib.sha1(path.read_bytes()).hexdigest()
+def _read(path: str | os.PathLike) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise CorruptImageError(f"cannot read image {path}: {error}") from error
 
 
-def image_quality(path: str | os.PathLike) -> dict:
+def image_quality(path: str | os.PathLike, data: bytes | None = None) -> dict:
     """One quality-table row: original size and mode, transparency, and the pixel standard
     deviation (0-255, the largest of the three colour channels') of the image as the model
-    sees it (composited RGB), on a reduced copy."""
-    rgb, mode, transparent = _decode(path)
+    sees it (composited RGB), on a reduced copy. ``data``: the file's bytes, when already read."""
+    rgb, mode, transparent = _decode(path, data=data)
     small = rgb.reduce(max(1, -(-max(rgb.size) // QUALITY_SIDE)))  # box average: cheap for huge images
     # spread over pixels per colour channel (a flat colour has spread 0 though its channels differ)
     std = float(np.asarray(small, dtype=np.float64).reshape(-1, 3).std(axis=0).max())
@@ -147,15 +212,24 @@ def image_quality(path: str | os.PathLike) -> dict:
             "transparent": transparent, "std": round(std, 3), "warning": warning}
 
 
-def check_images(rows: pd.DataFrame, on_error: str = "raise") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Decode every image once; return (good rows with a sha1 column, skipped rows with
-    reasons, the quality table of the good rows). Near-constant images are logged."""
+def check_image(path: str) -> tuple[dict, str]:
+    """(quality row, sha1) of one image from one read of its bytes and one decode."""
+    data = _read(path)
+    return image_quality(path, data), hashlib.sha1(data).hexdigest()
+
+
+def check_images(rows: pd.DataFrame, on_error: str = "raise",
+                 dataset: str = "the dataset") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Read and decode every image once; return (good rows with a sha1 column, skipped rows
+    with reasons, the quality table of the good rows). Near-constant images are logged."""
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+    if rows.empty:
+        raise ManifestError(f"{dataset} has no images: its list of images is empty")
     good, skipped, quality = [], [], []
     for row in tqdm(rows.itertuples(index=False), total=len(rows), desc="check images", unit="image"):
         try:
-            record = image_quality(row.path)
+            record, sha1 = check_image(row.path)
         except CorruptImageError as error:
             if on_error == "raise":
                 raise
@@ -164,10 +238,11 @@ def check_images(rows: pd.DataFrame, on_error: str = "raise") -> tuple[pd.DataFr
             continue
         if record["warning"]:
             log.warning("%s: %s; its features carry little information", row.path, record["warning"])
-        good.append({**row._asdict(), "sha1": _sha1(Path(row.path))})
+        good.append({**row._asdict(), "sha1": sha1})
         quality.append(record)
     if not good:
-        raise ManifestError("no readable images left in the dataset")
+        raise ManifestError(f"{dataset} has no images left: all {len(skipped)} were unreadable and skipped "
+                            f"(on_error: skip), e.g. {skipped[0]['reason']}")
     quality = pd.DataFrame(quality, columns=QUALITY_COLUMNS)
     log.info("%d images checked: %d with transparency (composited onto grey %s), %d near-constant "
              "(pixel std < %s)", len(quality), int(quality["transparent"].sum()), TRANSPARENT_BACKGROUND,
@@ -194,7 +269,10 @@ def folder_rows(root: str | os.PathLike) -> pd.DataFrame:
         if file.suffix.lower() in IMAGE_SUFFIXES
     ]
     if not rows:
-        raise ManifestError(f"no images in class sub-folders of {root} (expected {root}/<class>/<image>)")
+        loose = sum(1 for file in root.iterdir() if file.suffix.lower() in IMAGE_SUFFIXES)
+        hint = f"; its {loose} image file(s) directly in {root} need a class sub-folder" if loose else ""
+        raise ManifestError(f"no images in class sub-folders of {root} (looked for files ending "
+                            f"{', '.join(sorted(IMAGE_SUFFIXES))} in {root}/<class>/){hint}")
     return pd.DataFrame(rows, columns=["path", "label", "split"])
 
 

@@ -8,7 +8,9 @@ Work is split into shards (slices of the manifest) that merge by concatenation.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from featvis.core.hooks import capture, run_to_layers
 from featvis.core.io import commit_npy, open_npy_writer, save_npz, write_sidecar
 from featvis.vision.data import iter_batches
 from featvis.vision.models import LoadedModel
+
+log = logging.getLogger(__name__)
 
 STATS = ("mean", "max", "argmax")
 
@@ -48,6 +52,37 @@ def layer_stats(activation: torch.Tensor) -> LayerStats:
     return LayerStats(flat.mean(dim=2).cpu().numpy(), top.cpu().numpy(), argmax.cpu().numpy(), (h, w))
 
 
+@dataclass
+class LoopTime:
+    """Where a streaming pass over images spent its time: in the model's forward passes,
+    and in the whole loop (waiting for batches, reducing activations and the forward passes)."""
+
+    images: int = 0
+    forward_s: float = 0.0
+    wall_s: float = 0.0
+
+    @property
+    def busy(self) -> float:
+        """The share of the loop the model was computing: near 1 when loading keeps it fed."""
+        return self.forward_s / self.wall_s if self.wall_s else 0.0
+
+    def summary(self, what: str) -> str:
+        rate = self.images / self.wall_s if self.wall_s else 0.0
+        return (f"{what}: {self.images} images in {self.wall_s:.2f} s ({rate:.1f} images/s); forward passes "
+                f"{self.forward_s:.2f} s, busy {100 * self.busy:.1f}% of the loop")
+
+
+def timed_forward(module: torch.nn.Module, batch: torch.Tensor, outputs: dict, device: torch.device,
+                  timing: LoopTime) -> None:
+    """One forward pass to the captured layers, its time added to ``timing``."""
+    start = time.perf_counter()
+    run_to_layers(module, batch.to(device, non_blocking=True), outputs)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # kernels run asynchronously: wait, or the time is only the launch
+    timing.forward_s += time.perf_counter() - start
+    timing.images += len(batch)
+
+
 @torch.no_grad()
 def extract_shard(
     model: LoadedModel,
@@ -56,17 +91,25 @@ def extract_shard(
     device: torch.device,
     batch_size: int = 64,
     progress: bool = True,
+    workers: int = 0,
+    timing: LoopTime | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Statistics of ``layers`` for the images at ``paths`` (one shard), in order."""
+    """Statistics of ``layers`` for the images at ``paths`` (one shard), in order. ``workers``
+    processes decode images ahead of the model (0: this process); the result is the same.
+    Where the time went is logged, and added to ``timing`` when given."""
     module = model.module.to(device)
     chunks: dict[str, list[LayerStats]] = {name: [] for name in layers}
+    timing = timing if timing is not None else LoopTime()
+    start = time.perf_counter()
     with capture(module, layers, stop_early=True) as outputs:
-        batches = iter_batches(paths, model.preprocess, batch_size)
+        batches = iter_batches(paths, model.preprocess, batch_size, workers, pin_memory=device.type == "cuda")
         for _start, batch in tqdm(batches, total=-(-len(paths) // batch_size), disable=not progress,
                                   desc=f"features {model.name}", unit="batch"):
-            run_to_layers(module, batch.to(device), outputs)
+            timed_forward(module, batch, outputs, device, timing)
             for name in layers:
                 chunks[name].append(layer_stats(outputs[name]))
+    timing.wall_s += time.perf_counter() - start
+    log.info(timing.summary(f"features {model.name}, {workers} loader workers"))
     return {
         name: {
             "mean": np.concatenate([s.mean for s in stats]),

@@ -14,6 +14,7 @@ concatenated shard top-Ks, in shard order. A dataset of N < K images gives the t
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -21,8 +22,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from featvis.core.hooks import capture, run_to_layers
+from featvis.core.hooks import capture
 from featvis.vision.data import iter_batches
+from featvis.vision.features import LoopTime, timed_forward
 from featvis.vision.models import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -145,22 +147,27 @@ def mine_topk(
     offset: int = 0,
     partial: bool = False,
     progress: bool = True,
+    workers: int = 0,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Top-K images per channel of ``layers`` over ``paths`` (indices start at ``offset``).
 
     ``partial`` marks a shard of a larger dataset, which may hold fewer than K images
     (:func:`merge_topk` caps K at the whole dataset); otherwise K is capped at ``len(paths)``.
+    ``workers`` processes decode images ahead of the model (0: this process); the result is the same.
     """
     if not partial:
         k = patch_count(k, len(paths))
     module = model.module.to(device)
     miner = Miner(k, negative)
+    timing, began = LoopTime(), time.perf_counter()
     with capture(module, layers, stop_early=True) as outputs:
-        batches = iter_batches(paths, model.preprocess, batch_size)
+        batches = iter_batches(paths, model.preprocess, batch_size, workers, pin_memory=device.type == "cuda")
         for start, batch in tqdm(batches, total=-(-len(paths) // batch_size), disable=not progress,
                                  desc=f"mining {model.name}", unit="batch"):
-            run_to_layers(module, batch.to(device), outputs)
+            timed_forward(module, batch, outputs, device, timing)
             miner.add(outputs, offset + start)
+    timing.wall_s = time.perf_counter() - began
+    log.info(timing.summary(f"mining {model.name}, {workers} loader workers"))
     return {name: top.to_numpy() for name, top in miner.layers.items()}
 
 
