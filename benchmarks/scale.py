@@ -273,8 +273,11 @@ def run_stage(name: str, work: Path, opts: dict) -> None:
     from featvis.core.runtime import start_job
 
     device = start_job([], {"seed": SEED, "threads": THREADS, "device": "cpu"})
+    from memory_probe import MemoryProbe
+
     import featvis.vision.models  # noqa: F401 - start-up cost counted apart from the work
 
+    probe = MemoryProbe()
     ready, cpu_ready = time.perf_counter(), cpu_seconds()
     result = globals()[f"stage_{name}"](work, opts, device)  # images, or a dict with images and more
     result = result if isinstance(result, dict) else {"images": result}
@@ -283,7 +286,7 @@ def run_stage(name: str, work: Path, opts: dict) -> None:
                    resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     record = {"stage": name, **result, "work_s": done - ready, "cpu_s": cpu_done - cpu_ready,
               "startup_s": ready - started,
-              "peak_rss_mib": peak_kib / 1024}
+              "peak_rss_mib": peak_kib / 1024, **probe.peaks()}
     (work / f"stage_{name}.json").write_text(json.dumps(record))
 
 
@@ -398,6 +401,49 @@ def stage_table(n: int, run: dict) -> list[str]:
     return lines + [""]
 
 
+def growth(small: dict, large: dict, key: str) -> float | None:
+    """The exponent b of cost = a * N^b through two runs' ``key`` (None when a run lacks it)."""
+    if key not in small or key not in large or small[key] <= 0 or large[key] <= 0:
+        return None
+    return math.log(large[key] / small[key]) / math.log(large["images"] / small["images"])
+
+
+def extrapolation(runs: dict[int, dict], target: int, key: str = "cpu_s") -> list[str]:
+    """Each stage's ``key`` at ``target`` images from the two largest runs, by fitted growth."""
+    sizes = sorted(n for n in runs if n < target)
+    if len(sizes) < 2:
+        return []
+    small, large = (runs[n]["stages"] for n in sizes[-2:])
+    lines = [f"## N = {target:,}: extrapolated, not measured", "",
+             f"CPU seconds at {target:,} images from the runs at {sizes[-2]:,} and {sizes[-1]:,}: each stage's growth "
+             "exponent b (cost ∝ N^b) fitted through the two, then applied from the larger run. The streaming stages "
+             "do the same work per image at any N, so b should be near 1; a different b there is load noise (the "
+             "linear column is the estimate to trust for them).", "",
+             "| stage | b | CPU s (fitted growth) | CPU s (linear) | × forward (linear) |", "|---|---:|---:|---:|---:|"]
+    scale = target / sizes[-1]
+    predicted = {}
+    for name in STAGES:
+        if name not in small or name not in large:
+            continue
+        b = growth(small[name], large[name], key)
+        if b is None or key not in large[name]:
+            continue
+        predicted[name] = (large[name][key] * scale**b, large[name][key] * scale)
+    forward = predicted.get("forward", (None, None))[1]
+    for name, (fitted, linear) in predicted.items():
+        b = growth(small[name], large[name], key)
+        lines.append(f"| {name} | {b:.2f} | {fitted:,.0f} | {linear:,.0f} | "
+                     f"{_fmt(linear / forward if forward else None, '.3f')} |")
+    if forward and all(s in predicted for s in FEATURES_AND_PATCHES):
+        fp = sum(predicted[s][1] for s in FEATURES_AND_PATCHES) / forward
+        lines += ["", f"- features + patches / bare forward at {target:,} (linear): **{fp:.3f}×**"]
+        pipeline = [s for s in predicted if s != "forward"]
+        whole = sum(predicted[s][0] if s.startswith("embed") else predicted[s][1] for s in pipeline) / forward
+        lines.append(f"- every stage here / bare forward at {target:,} (streaming linear, embeddings by fitted "
+                     f"growth): **{whole:.3f}×** ({', '.join(pipeline)})")
+    return lines + [""]
+
+
 def write_report(data: dict) -> None:
     runs = {int(n): run for n, run in data["runs"].items()}
     if not runs:
@@ -415,6 +461,7 @@ def write_report(data: dict) -> None:
              "*× bare forward* divides the work time by the bare forward pass's work time at the same N.", ""]
     for n in sorted(runs):
         lines += stage_table(n, runs[n])
+    lines += extrapolation(runs, 100_000)
     (RESULTS / "scale.md").write_text("\n".join(lines))
 
 
