@@ -40,7 +40,7 @@ BATCH, K, THREADS, SEED = 64, 9, 2, 0
 DATASET = "bench"
 # Stages in pipeline order; "forward" is the reference, not part of the pipeline.
 STAGES = ["data", "forward", "features", "features_merge", "patches", "patches_min", "patch_figures",
-          "neighbors", "embed_pca", "embed_tsne", "embed_umap", "gallery"]
+          "neighbors", "neighbors_exact", "embed_pca", "embed_tsne", "embed_umap", "gallery"]
 STREAMING = ["data", "forward", "features", "features_merge", "patches"]
 FEATURES_AND_PATCHES = ["features", "features_merge", "patches"]
 
@@ -201,7 +201,7 @@ def stage_patch_figures(work: Path, opts: dict, _device) -> int:
     return len(paths)
 
 
-def stage_neighbors(work: Path, opts: dict, _device) -> int:
+def stage_neighbors(work: Path, opts: dict, _device, index: str = "faiss_hnsw") -> int:
     import numpy as np
 
     from featvis.core.figures import save_figure
@@ -214,12 +214,17 @@ def stage_neighbors(work: Path, opts: dict, _device) -> int:
     for layer in NEIGHBOR_LAYERS:
         features = np.load(_layer_dir(work, layer) / "mean.npy", mmap_mode="r")
         for metric in ("l2", "cosine"):
-            indices, dists = nearest(features, queries, 8, metric, "faiss_hnsw", THREADS)
+            indices, dists = nearest(features, queries, 8, metric, index, THREADS)
             shown = sorted({int(i) for i in indices.ravel()} | set(queries))
             images = {i: display_image(paths[i], 160) for i in shown}
             save_figure(neighbor_grid(images, queries, indices, dists, labels, f"{layer} {metric}"),
-                        _results(work) / "neighbors" / MODEL / DATASET / layer / f"{metric}.png")
+                        _results(work) / "neighbors" / MODEL / DATASET / layer / f"{metric}_{index}.png")
     return len(paths)
+
+
+def stage_neighbors_exact(work: Path, opts: dict, device) -> int:
+    """The same with the default exact search, for comparison."""
+    return stage_neighbors(work, opts, device, "exact")
 
 
 def _embed(work: Path, method: str) -> int:
@@ -373,7 +378,8 @@ def _ratios(stages: dict, names: list[str]) -> str:
 def stage_table(n: int, run: dict) -> list[str]:
     stages = run["stages"]
     lines = [f"## N = {n:,} images", "",
-             f"Generated in {run['generate_s']:.0f} s ({run['images_mib']:.0f} MiB on disk). "
+             f"Images: {run['images_mib']:.0f} MiB on disk (the generation step took {run['generate_s']:.0f} s; "
+             "it is skipped when the images are already there). "
              f"Shard size {run['options']['shard_size']:,}; loader workers: {run['options']['workers']}.", "",
              "| stage | work (s) | CPU (s) | start-up (s) | process (s) | peak RSS (MiB) | images/s | × forward (wall) "
              "| × forward (CPU) | load avg |",
