@@ -42,6 +42,7 @@ DATASET = "bench"
 STAGES = ["data", "forward", "features", "features_merge", "patches", "patches_min", "patch_figures",
           "neighbors", "neighbors_exact", "embed_pca", "embed_tsne", "embed_umap", "gallery"]
 STREAMING = ["data", "forward", "features", "features_merge", "patches"]
+NOT_PIPELINE = ("forward", "neighbors_exact")  # the reference, and an alternative to the neighbors stage
 FEATURES_AND_PATCHES = ["features", "features_merge", "patches"]
 
 
@@ -394,7 +395,7 @@ def stage_table(n: int, run: dict) -> list[str]:
         lines.append(f"| {name} | {s['work_s']:.1f} | {_fmt(s.get('cpu_s'))} | {s['startup_s']:.1f} | "
                      f"{s['process_s']:.1f} | {s['peak_rss_mib']:.0f} | {_fmt(s['images_per_s'], '.0f')} | "
                      f"{_fmt(rel, '.3f')} | {_fmt(rel_cpu, '.3f')} | {s['load_before']:.1f}→{s['load_after']:.1f} |")
-    pipeline = [s for s in STAGES if s != "forward" and s in stages]
+    pipeline = [s for s in STAGES if s not in NOT_PIPELINE and s in stages]
     lines += ["", "- features + patches (features, features_merge, patches from maxima) / bare forward: "
               + _ratios(stages, FEATURES_AND_PATCHES),
               "- streaming stages (data, features, features_merge, patches) / bare forward: "
@@ -443,7 +444,7 @@ def extrapolation(runs: dict[int, dict], target: int, key: str = "cpu_s") -> lis
     if forward and all(s in predicted for s in FEATURES_AND_PATCHES):
         fp = sum(predicted[s][1] for s in FEATURES_AND_PATCHES) / forward
         lines += ["", f"- features + patches / bare forward at {target:,} (linear): **{fp:.3f}×**"]
-        pipeline = [s for s in predicted if s != "forward"]
+        pipeline = [s for s in predicted if s not in NOT_PIPELINE]
         whole = sum(predicted[s][0] if s.startswith("embed") else predicted[s][1] for s in pipeline) / forward
         lines.append(f"- every stage here / bare forward at {target:,} (streaming linear, embeddings by fitted "
                      f"growth): **{whole:.3f}×** ({', '.join(pipeline)})")
