@@ -321,6 +321,19 @@ def run_child(name: str, work: Path, opts: dict) -> dict:
     return record
 
 
+def ingest(n: int, name: str, workdir: Path) -> None:
+    """Record a stage whose process ran on without its parent (``stage`` run by hand, or a parent
+    stopped so other stages could run beside it): process wall time and load are not known."""
+    work = workdir / str(n)
+    record = json.loads((work / f"stage_{name}.json").read_text())
+    record.update(process_s=None, load_before=None, load_after=os.getloadavg()[0], ingested=True,
+                  images_per_s=record["images"] / record["work_s"])
+    data = load_json()
+    data["runs"][str(n)]["stages"][name] = record
+    save_json(data)
+    write_report(data)
+
+
 def machine() -> dict:
     return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
             "processor": platform.processor() or platform.machine(),
@@ -393,8 +406,9 @@ def stage_table(n: int, run: dict) -> list[str]:
         rel = s["work_s"] / forward["work_s"] if forward else None
         rel_cpu = s["cpu_s"] / forward["cpu_s"] if "cpu_s" in s and "cpu_s" in forward else None
         lines.append(f"| {name} | {s['work_s']:.1f} | {_fmt(s.get('cpu_s'))} | {s['startup_s']:.1f} | "
-                     f"{s['process_s']:.1f} | {s['peak_rss_mib']:.0f} | {_fmt(s['images_per_s'], '.0f')} | "
-                     f"{_fmt(rel, '.3f')} | {_fmt(rel_cpu, '.3f')} | {s['load_before']:.1f}→{s['load_after']:.1f} |")
+                     f"{_fmt(s['process_s'])} | {s['peak_rss_mib']:.0f} | {_fmt(s['images_per_s'], '.0f')} | "
+                     f"{_fmt(rel, '.3f')} | {_fmt(rel_cpu, '.3f')} | "
+                     f"{_fmt(s['load_before'])}→{_fmt(s['load_after'])} |")
     pipeline = [s for s in STAGES if s not in NOT_PIPELINE and s in stages]
     lines += ["", "- features + patches (features, features_merge, patches from maxima) / bare forward: "
               + _ratios(stages, FEATURES_AND_PATCHES),
@@ -487,9 +501,15 @@ def main() -> None:
     stage.add_argument("work", type=Path)
     stage.add_argument("opts")
     sub.add_parser("report")
+    take = sub.add_parser("ingest")
+    take.add_argument("n", type=int)
+    take.add_argument("name", choices=STAGES)
+    take.add_argument("--workdir", type=Path, default=Path("/work/scale_bench"))
     args = parser.parse_args()
     if args.command == "stage":
         run_stage(args.name, args.work, json.loads(args.opts))
+    elif args.command == "ingest":
+        ingest(args.n, args.name, args.workdir)
     elif args.command == "report":
         write_report(load_json())
     else:
