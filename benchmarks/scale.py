@@ -376,7 +376,7 @@ def ratio(stages: dict, names: list[str], key: str = "work_s") -> float | None:
     """Summed ``key`` (work_s: wall; cpu_s: CPU time) of ``names`` over the bare forward pass's."""
     if "forward" not in stages or not all(key in stages[s] for s in [*names, "forward"] if s in stages):
         return None
-    if not all(s in stages for s in names):
+    if not all(s in stages for s in names) or stages["forward"].get(key) is None:
         return None
     return sum(stages[s][key] for s in names) / stages["forward"][key]
 
@@ -399,11 +399,16 @@ def stage_table(n: int, run: dict) -> list[str]:
              "| × forward (CPU) | load avg |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     forward = stages.get("forward", {})
+    if forward.get("estimated_from"):
+        lines.insert(-3, f"\nThe bare forward pass was **not measured** at this N: its CPU time is estimated as N × "
+                     f"the CPU time per image measured at N = {forward['estimated_from']:,} "
+                     f"({forward['cpu_s'] / n * 1000:.1f} ms; the forward pass does the same work per image at any "
+                     "N), so only CPU ratios are given.\n")
     for name in STAGES:
-        if name not in stages:
+        if name not in stages or stages[name].get("estimated_from"):
             continue
         s = stages[name]
-        rel = s["work_s"] / forward["work_s"] if forward else None
+        rel = s["work_s"] / forward["work_s"] if forward.get("work_s") else None
         rel_cpu = s["cpu_s"] / forward["cpu_s"] if "cpu_s" in s and "cpu_s" in forward else None
         lines.append(f"| {name} | {s['work_s']:.1f} | {_fmt(s.get('cpu_s'))} | {s['startup_s']:.1f} | "
                      f"{_fmt(s['process_s'])} | {s['peak_rss_mib']:.0f} | {_fmt(s['images_per_s'], '.0f')} | "
@@ -465,6 +470,19 @@ def extrapolation(runs: dict[int, dict], target: int, key: str = "cpu_s") -> lis
     return lines + [""]
 
 
+def estimate_forward(runs: dict[int, dict]) -> None:
+    """Give a run without a measured forward pass an estimated one (CPU time only), from the
+    per-image CPU time of the largest run that measured it."""
+    measured = [n for n in sorted(runs) if "cpu_s" in runs[n]["stages"].get("forward", {})]
+    if not measured:
+        return
+    base = runs[measured[-1]]["stages"]["forward"]
+    for n, run in runs.items():
+        if "forward" not in run["stages"]:
+            run["stages"]["forward"] = {"stage": "forward", "images": n, "cpu_s": base["cpu_s"] / base["images"] * n,
+                                        "work_s": None, "estimated_from": measured[-1]}
+
+
 def write_report(data: dict) -> None:
     runs = {int(n): run for n, run in data["runs"].items()}
     if not runs:
@@ -480,6 +498,7 @@ def write_report(data: dict) -> None:
              "", "Each stage ran in a fresh process. *work* is the stage's own work after imports and model loading "
              "(*start-up*); *process* is the whole process. Peak RSS includes the process's worker processes. "
              "*× bare forward* divides the work time by the bare forward pass's work time at the same N.", ""]
+    estimate_forward(runs)
     for n in sorted(runs):
         lines += stage_table(n, runs[n])
     lines += extrapolation(runs, 100_000)
