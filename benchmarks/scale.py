@@ -403,7 +403,7 @@ def stage_table(n: int, run: dict) -> list[str]:
         lines.insert(-3, f"\nThe bare forward pass was **not measured** at this N: its CPU time is estimated as N × "
                      f"the CPU time per image measured at N = {forward['estimated_from']:,} "
                      f"({forward['cpu_s'] / n * 1000:.1f} ms; the forward pass does the same work per image at any "
-                     "N), so only CPU ratios are given.\n")
+                     "N), so only CPU ratios are given.")
     for name in STAGES:
         if name not in stages or stages[name].get("estimated_from"):
             continue
