@@ -309,6 +309,28 @@ def generate_images(work: Path, n: int, workers: int) -> dict:
     return {"generate_s": seconds, "images_mib": size / 2**20}
 
 
+def make_subset(source: int, n: int, workdir: Path, seed: int = SEED) -> None:
+    """A run directory of ``n`` images drawn (seeded, in manifest order) from the run of ``source``
+    images: its manifest rows and the same rows of its merged features, so the stages after the
+    features stage can be measured at a second N on real features without another forward pass."""
+    import numpy as np
+
+    from featvis.core.io import read_json, save_npy, write_json
+    from featvis.vision.data import read_manifest, write_manifest
+
+    src, work = workdir / str(source), workdir / str(n)
+    manifest = read_manifest(src / "manifest.csv")
+    rows = np.sort(np.random.default_rng(seed).choice(len(manifest), n, replace=False))
+    work.mkdir(parents=True, exist_ok=True)
+    write_manifest(manifest.iloc[rows].reset_index(drop=True), work / "manifest.csv")
+    for layer in LAYERS:
+        for stat in ("mean", "max", "argmax"):
+            save_npy(_layer_dir(work, layer) / f"{stat}.npy", np.load(_layer_dir(src, layer) / f"{stat}.npy")[rows])
+        meta = read_json(_layer_dir(src, layer) / "meta.json")
+        write_json(_layer_dir(work, layer) / "meta.json", {**meta, "n_images": n, "subset_of": source})
+    (work / "SUBSET_OF").write_text(str(source))
+
+
 def run_child(name: str, work: Path, opts: dict) -> dict:
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
@@ -356,7 +378,10 @@ def benchmark(sizes: list[int], stages: list[str], workdir: Path, opts: dict, ge
         work.mkdir(parents=True, exist_ok=True)
         data = load_json()
         run = data["runs"].setdefault(str(n), {"stages": {}})
-        run.update(generate_images(work, n, gen_workers), machine=machine(), options=opts)
+        subset = work / "SUBSET_OF"  # images and features taken from a larger run (make_subset)
+        images = ({"generate_s": 0.0, "images_mib": 0.0, "subset_of": int(subset.read_text())} if subset.exists()
+                  else generate_images(work, n, gen_workers))
+        run.update(images, machine=machine(), options=opts)
         for name in [s for s in STAGES if s in stages]:
             print(f"[scale] N={n} stage {name} ...", flush=True)
             record = run_child(name, work, opts)
@@ -398,6 +423,9 @@ def stage_table(n: int, run: dict) -> list[str]:
              "| stage | work (s) | CPU (s) | start-up (s) | process (s) | peak RSS (MiB) | images/s | × forward (wall) "
              "| × forward (CPU) | load avg |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    if run.get("subset_of"):
+        lines.insert(-3, f"\nA **subset run**: {n:,} images drawn (seeded) from the N = {run['subset_of']:,} run, "
+                     "with the same rows of its merged features, so only the stages after the features stage ran.")
     forward = stages.get("forward", {})
     if forward.get("estimated_from"):
         lines.insert(-3, f"\nThe bare forward pass was **not measured** at this N: its CPU time is estimated as N × "
@@ -434,39 +462,37 @@ def growth(small: dict, large: dict, key: str) -> float | None:
     return math.log(large[key] / small[key]) / math.log(large["images"] / small["images"])
 
 
+LINEAR = ("data", "forward", "features", "features_merge", "patches", "patches_min")  # same work per image
+
+
 def extrapolation(runs: dict[int, dict], target: int, key: str = "cpu_s") -> list[str]:
-    """Each stage's ``key`` at ``target`` images from the two largest runs, by fitted growth."""
-    sizes = sorted(n for n in runs if n < target)
-    if len(sizes) < 2:
-        return []
-    small, large = (runs[n]["stages"] for n in sizes[-2:])
+    """Each stage's ``key`` at ``target`` images: linear from the largest run for the stages that do
+    the same work per image, else by the growth fitted through the two largest runs that have it."""
     lines = [f"## N = {target:,}: extrapolated, not measured", "",
-             f"CPU seconds at {target:,} images from the runs at {sizes[-2]:,} and {sizes[-1]:,}: each stage's growth "
-             "exponent b (cost ∝ N^b) fitted through the two, then applied from the larger run. The streaming stages "
-             "do the same work per image at any N, so b should be near 1; a different b there is load noise (the "
-             "linear column is the estimate to trust for them).", "",
-             "| stage | b | CPU s (fitted growth) | CPU s (linear) | × forward (linear) |", "|---|---:|---:|---:|---:|"]
-    scale = target / sizes[-1]
+             f"CPU seconds at {target:,} images. Stages that do the same work per image ({', '.join(LINEAR)}; the "
+             "merge simulation in scale_merge.md confirms it for the merges) are scaled linearly from the largest "
+             "run that measured them. The others are scaled by the growth exponent b (cost ∝ N^b) fitted through "
+             "the two largest runs that measured them.", "",
+             "| stage | from runs | b | CPU s at target | × forward |", "|---|---|---:|---:|---:|"]
     predicted = {}
     for name in STAGES:
-        if name not in small or name not in large:
+        have = sorted(n for n in runs if n < target and key in runs[n]["stages"].get(name, {}))
+        if not have or (name not in LINEAR and len(have) < 2):
             continue
-        b = growth(small[name], large[name], key)
-        if b is None or key not in large[name]:
-            continue
-        predicted[name] = (large[name][key] * scale**b, large[name][key] * scale)
-    forward = predicted.get("forward", (None, None))[1]
-    for name, (fitted, linear) in predicted.items():
-        b = growth(small[name], large[name], key)
-        lines.append(f"| {name} | {b:.2f} | {fitted:,.0f} | {linear:,.0f} | "
-                     f"{_fmt(linear / forward if forward else None, '.3f')} |")
+        large = runs[have[-1]]["stages"][name]
+        b = 1.0 if name in LINEAR else growth(runs[have[-2]]["stages"][name], large, key)
+        used = have[-1:] if name in LINEAR else have[-2:]
+        predicted[name] = (large[key] * (target / have[-1]) ** b, b, used)
+    forward = predicted.get("forward", (None,))[0]
+    for name, (value, b, used) in predicted.items():
+        lines.append(f"| {name} | {', '.join(f'{n:,}' for n in used)} | {b:.2f} | {value:,.0f} | "
+                     f"{_fmt(value / forward if forward else None, '.3f')} |")
     if forward and all(s in predicted for s in FEATURES_AND_PATCHES):
-        fp = sum(predicted[s][1] for s in FEATURES_AND_PATCHES) / forward
-        lines += ["", f"- features + patches / bare forward at {target:,} (linear): **{fp:.3f}×**"]
+        fp = sum(predicted[s][0] for s in FEATURES_AND_PATCHES) / forward
+        lines += ["", f"- features + patches / bare forward at {target:,}: **{fp:.3f}×**"]
         pipeline = [s for s in predicted if s not in NOT_PIPELINE]
-        whole = sum(predicted[s][0] if s.startswith("embed") else predicted[s][1] for s in pipeline) / forward
-        lines.append(f"- every stage here / bare forward at {target:,} (streaming linear, embeddings by fitted "
-                     f"growth): **{whole:.3f}×** ({', '.join(pipeline)})")
+        whole = sum(predicted[s][0] for s in pipeline) / forward
+        lines.append(f"- every stage here / bare forward at {target:,}: **{whole:.3f}×** ({', '.join(pipeline)})")
     return lines + [""]
 
 
@@ -520,6 +546,10 @@ def main() -> None:
     stage.add_argument("work", type=Path)
     stage.add_argument("opts")
     sub.add_parser("report")
+    part = sub.add_parser("subset")
+    part.add_argument("source", type=int)
+    part.add_argument("n", type=int)
+    part.add_argument("--workdir", type=Path, default=Path("/work/scale_bench"))
     take = sub.add_parser("ingest")
     take.add_argument("n", type=int)
     take.add_argument("name", choices=STAGES)
@@ -527,6 +557,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "stage":
         run_stage(args.name, args.work, json.loads(args.opts))
+    elif args.command == "subset":
+        make_subset(args.source, args.n, args.workdir)
     elif args.command == "ingest":
         ingest(args.n, args.name, args.workdir)
     elif args.command == "report":
