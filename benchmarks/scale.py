@@ -537,9 +537,11 @@ def write_report(data: dict) -> None:
              "Written by `benchmarks/scale.py` (raw numbers: `scale.json`). EfficientNet-Lite0 at 160 px, "
              f"layers {', '.join(LAYERS)}, batch {BATCH}, K = {K}, {THREADS} torch threads, CPU.", "",
              f"Machine: {first['cpus']} CPU cores ({first['processor']}, {first['platform']}, "
-             f"Python {first['python']}), **shared with 4 other concurrent jobs**: absolute times are inflated and "
-             "noisy (the load average before→after each stage is in the last column). CPU time (user + system) is "
-             "steadier than wall time there; compare ratios, the CPU ones first.",
+             f"Python {first['python']}), **shared with other concurrent jobs**: the load average (before→after each "
+             "stage, last column) ranged from about 1.5 to 20, and absolute times under load are inflated. CPU time "
+             "(user + system) is steadier than wall time, but heavy contention inflates it too, so compare ratios "
+             "only between stages run under similar load (the 10,000-image run was made while the machine was "
+             "nearly idle; the 1,000-image run under heavy load).",
              "", "Each stage ran in a fresh process. *work* is the stage's own work after imports and model loading "
              "(*start-up*); *process* is the whole process. Peak RSS includes the process's worker processes. "
              "*× bare forward* divides the work time by the bare forward pass's work time at the same N.", ""]
