@@ -88,6 +88,20 @@ def test_from_feature_stats_equals_miner(tiny_images, mnist_model):
         np.testing.assert_array_equal(from_stats[key], mined[key], err_msg=key)
 
 
+def test_bottom_k_from_feature_stats_equals_negative_miner(tiny_images, mnist_model):
+    """The features stage's minima give the miner's own bottom-K: no second pass needed."""
+    from featvis.vision.features import extract_shard
+
+    paths = tiny_images["path"].tolist()
+    stats = extract_shard(mnist_model, paths, ["conv2", "fc"], CPU, batch_size=10, progress=False)
+    mined = mine_topk(mnist_model, paths, ["conv2", "fc"], 6, CPU, negative=True, batch_size=4, progress=False)
+    for layer in ("conv2", "fc"):
+        from_stats = topk_from_stats(stats[layer]["min"], stats[layer]["argmin"], 6, chunk=5, negative=True)
+        assert bool(from_stats["negative"])
+        for key in ("value", "image", "y", "x"):
+            np.testing.assert_array_equal(from_stats[key], mined[layer][key], err_msg=f"{layer} {key}")
+
+
 def test_k_larger_than_dataset_is_capped(tiny_images, mnist_model):
     paths = tiny_images["path"].tolist()
     exact = mine_topk(mnist_model, paths[:3], ["conv1"], 3, CPU, progress=False)["conv1"]

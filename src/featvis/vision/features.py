@@ -25,16 +25,20 @@ from featvis.vision.models import LoadedModel
 
 log = logging.getLogger(__name__)
 
-STATS = ("mean", "max", "argmax")
+STATS = ("mean", "max", "argmax", "min", "argmin")
 
 
 @dataclass(frozen=True)
 class LayerStats:
-    """Statistics of one batch at one layer: (N, C) mean and max, (N, C, 2) argmax."""
+    """Statistics of one batch at one layer: (N, C) mean, max and min, (N, C, 2) argmax and
+    argmin (the minima let the bottom-K patches come from these statistics too, with no
+    second pass over the images)."""
 
     mean: np.ndarray
     max: np.ndarray
     argmax: np.ndarray
+    min: np.ndarray
+    argmin: np.ndarray
     spatial: tuple[int, int]
 
 
@@ -42,14 +46,20 @@ def layer_stats(activation: torch.Tensor) -> LayerStats:
     """Reduce an (N, C, H, W) or (N, C) activation over its spatial positions."""
     if activation.ndim == 2:
         values = activation.float().cpu().numpy()
-        return LayerStats(values, values, np.zeros((*values.shape, 2), np.int32), (1, 1))
+        zeros = np.zeros((*values.shape, 2), np.int32)
+        return LayerStats(values, values, zeros, values, zeros, (1, 1))
     if activation.ndim != 4:
         raise ValueError(f"expected an (N, C, H, W) or (N, C) activation, got shape {tuple(activation.shape)}")
     n, c, h, w = activation.shape
     flat = activation.float().reshape(n, c, h * w)
-    top, where = flat.max(dim=2)
-    argmax = torch.stack((where // w, where % w), dim=2).to(torch.int32)
-    return LayerStats(flat.mean(dim=2).cpu().numpy(), top.cpu().numpy(), argmax.cpu().numpy(), (h, w))
+    top, where_max = flat.max(dim=2)
+    bottom, where_min = flat.min(dim=2)
+
+    def grid(where: torch.Tensor) -> np.ndarray:
+        return torch.stack((where // w, where % w), dim=2).to(torch.int32).cpu().numpy()
+
+    return LayerStats(flat.mean(dim=2).cpu().numpy(), top.cpu().numpy(), grid(where_max),
+                      bottom.cpu().numpy(), grid(where_min), (h, w))
 
 
 @dataclass
@@ -115,6 +125,8 @@ def extract_shard(
             "mean": np.concatenate([s.mean for s in stats]),
             "max": np.concatenate([s.max for s in stats]),
             "argmax": np.concatenate([s.argmax for s in stats]),
+            "min": np.concatenate([s.min for s in stats]),
+            "argmin": np.concatenate([s.argmin for s in stats]),
             "spatial": np.array(stats[0].spatial, np.int32),
         }
         for name, stats in chunks.items()

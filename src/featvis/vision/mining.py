@@ -189,11 +189,12 @@ def merge_topk(parts: Iterable[dict[str, np.ndarray]], k: int) -> dict[str, np.n
 
 
 def topk_from_stats(values: np.ndarray, argmax: np.ndarray, k: int, chunk: int = 4096,
-                    spatial: tuple[int, int] = (1, 1)) -> dict[str, np.ndarray]:
-    """Top-K from the features stage's (N, C) spatial maxima and (N, C, 2) positions,
-    streamed in chunks (works on memory-mapped arrays); K is capped at the number of images."""
+                    spatial: tuple[int, int] = (1, 1), negative: bool = False) -> dict[str, np.ndarray]:
+    """Top-K from the features stage's (N, C) spatial maxima and (N, C, 2) positions (bottom-K
+    from its minima and their positions with ``negative``), streamed in chunks (works on
+    memory-mapped arrays); K is capped at the number of images."""
     n = len(values)
-    miner = Miner(patch_count(k, n))
+    miner = Miner(patch_count(k, n), negative)
     for start in range(0, n, chunk):
         # copies: torch warns on (and must not write to) read-only memory-mapped arrays
         block = torch.from_numpy(np.array(values[start : start + chunk], np.float32)).T
