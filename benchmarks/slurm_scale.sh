@@ -48,10 +48,11 @@ echo "slurm: $(steps "$work/slurm/run.log") in $(cat "$work/slurm.seconds") s;" 
 echo "== 3. fault test: scancel a running features shard"
 uuid_file="$work/fault/cancelled"
 (
-  # wait for a features_shard task to be RUNNING (the plugin's --comment names the rule), let it
-  # get into its forward pass, then cancel it
+  # wait for a features_shard task of this run (the plugin's --comment names the rule; the
+  # job's working directory is the run's) to be RUNNING, let it get into its forward pass, cancel it
   for _ in $(seq 1200); do
-    task=$(squeue -h -t RUNNING -o "%i %k" | awk '$2 ~ /^rule_features_shard/ {print $1; exit}')
+    task=$(squeue -h -t RUNNING -o "%i %k %Z" |
+      awk -v dir="$work/fault" '$2 ~ /^rule_features_shard/ && $3 == dir {print $1; exit}')
     if [ -n "$task" ]; then sleep 3; scancel "$task"; echo "$task" >"$uuid_file"; exit 0; fi
     sleep 0.5
   done
