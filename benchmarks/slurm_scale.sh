@@ -48,12 +48,15 @@ echo "slurm: $(steps "$work/slurm/run.log") in $(cat "$work/slurm.seconds") s;" 
 echo "== 3. fault test: scancel a running features shard"
 uuid_file="$work/fault/cancelled"
 (
-  # wait for a features_shard task of this run (the plugin's --comment names the rule; the
-  # job's working directory is the run's) to be RUNNING, let it get into its forward pass, cancel it
-  for _ in $(seq 1200); do
-    task=$(squeue -h -t RUNNING -o "%i %k %Z" |
-      awk -v dir="$work/fault" '$2 ~ /^rule_features_shard/ && $3 == dir {print $1; exit}')
-    if [ -n "$task" ]; then sleep 3; scancel "$task"; echo "$task" >"$uuid_file"; exit 0; fi
+  # wait for a features_shard job of this run (the plugin's --comment names the rule and the
+  # wildcards; the job's working directory is the run's) to be RUNNING and to have started
+  # its work (its featvis log exists: model loaded, forward pass under way), then cancel it
+  for _ in $(seq 2400); do
+    read -r task comment < <(squeue -h -t RUNNING -o "%i %k %Z" |
+      awk -v dir="$work/fault" '$2 ~ /^rule_features_shard/ && $3 == dir {print $1, $2; exit}') || true
+    if [ -n "${task:-}" ] && compgen -G "$work/fault/logs/features/*/*/shard${comment##*_}.log" >/dev/null; then
+      scancel "$task"; echo "$task $comment" >"$uuid_file"; exit 0
+    fi
     sleep 0.5
   done
 ) &
@@ -62,11 +65,11 @@ if run fault1 "$work/fault/run1.log" --profile profiles/slurm --directory "$work
   echo "fault test: FAILED (the run with a cancelled shard did not fail)"; exit 1
 fi
 wait $canceller
-task=$(cat "$uuid_file")
-echo "cancelled SLURM task $task; first run stopped after $(cat "$work/fault1.seconds") s:"
-grep -A3 "Error in rule features_shard" "$work/fault/run1.log" | grep -E "Error in rule|wildcards" | head -2
+read -r task comment <"$uuid_file"
+echo "cancelled SLURM job $task ($comment); first run stopped after $(cat "$work/fault1.seconds") s:"
 grep -o "SLURM-job '$task' failed, SLURM status is: '[A-Z]*'" "$work/fault/run1.log" | head -1
-shard=$(grep -A8 "Error in rule features_shard" "$work/fault/run1.log" | grep -o "shard=[0-9]*" | head -1)
+grep -c "^Error in rule" "$work/fault/run1.log" | xargs echo "jobs reported failed:"
+shard="shard=${comment##*_}"
 partial=$(find "$work"/fault/results/features/*/*/shards -mindepth 1 -maxdepth 1 | wc -l)
 echo "after the failure: $partial feature shard folder(s) on disk (the cancelled one was removed: $shard)"
 run fault2 "$work/fault/run2.log" --profile profiles/slurm --directory "$work/fault"
