@@ -70,8 +70,8 @@ echo "cancelled SLURM job $task ($comment); first run stopped after $(cat "$work
 grep -o "SLURM-job '$task' failed, SLURM status is: '[A-Z]*'" "$work/fault/run1.log" | head -1
 grep -c "^Error in rule" "$work/fault/run1.log" | xargs echo "jobs reported failed:"
 shard="shard=${comment##*_}"
-partial=$(find "$work"/fault/results/features/*/*/shards -mindepth 1 -maxdepth 1 | wc -l)
-echo "after the failure: $partial feature shard folder(s) on disk (the cancelled one was removed: $shard)"
+left=$(find "$work"/fault/results/features/*/*/shards -mindepth 1 -maxdepth 1 -printf "%f " | tr ' ' '\n' | sort | xargs)
+echo "after the failure, feature shard folders on disk: $left (cancelled: $shard)"
 run fault2 "$work/fault/run2.log" --profile profiles/slurm --directory "$work/fault"
 echo "rerun: $(steps "$work/fault/run2.log") in $(cat "$work/fault2.seconds") s"
 grep -B2 -A12 "^rule features_shard:" "$work/fault/run2.log" | grep -o "shard=[0-9]*" | sort -u | tr '\n' ' '
