@@ -69,6 +69,9 @@ rule attention_compute:
         device=ATTN["device"],
         options=ATTN_OPTIONS,
     threads: ATTN["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
     log:
         "logs/attention/{protein}_compute.log",
     script:
@@ -91,6 +94,9 @@ rule attention_report:
         ),
     params:
         options=ATTN_OPTIONS,
+    resources:
+        mem_mb=2000,
+        runtime=30,
     log:
         "logs/attention/{protein}_report.log",
     script:
@@ -106,6 +112,9 @@ rule attention_table:
         index="results/attention/index.html",
     params:
         report_links=lambda wc: {pid: f"{pid}/report/index.html" for pid in _attention_entries()},
+    resources:
+        mem_mb=2000,
+        runtime=10,
     log:
         "logs/attention/table.log",
     script:

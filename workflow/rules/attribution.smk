@@ -27,6 +27,9 @@ rule attribution_deconv:
         dpi=config["figures"]["dpi"],
         compute=compute_params(),
     threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
     log:
         "logs/attribution/{model}/{dataset}/{layer}.deconv.log",
     script:
@@ -57,6 +60,9 @@ rule attribution_cam:
         dpi=config["figures"]["dpi"],
         compute=compute_params(),
     threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
     log:
         "logs/attribution/{model}/{dataset}/class_maps.log",
     script:

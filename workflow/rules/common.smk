@@ -30,6 +30,7 @@ def _resolved_config():
     from featvis.gallery.checks import check_gallery
     from featvis.render.checks import check_render
     from featvis.vision.checks import check_views, check_vision, layer_shapes
+    from featvis.vision.shards import shard_plan
 
     resolved = resolve(config, load_yaml(f"{workflow.basedir}/workflow/schemas/config.schema.yaml"))
     structures = check_vision(resolved, MODEL_CACHE)
@@ -37,6 +38,7 @@ def _resolved_config():
     check_gallery(resolved, structures)
     choose_views(resolved, lambda model: layer_shapes(structures[model]))
     check_views(resolved, structures)
+    resolved["shard_plan"] = shard_plan(resolved)  # counted here once; cluster jobs read the same plan
     text = yaml.safe_dump(resolved, sort_keys=False)
     written = Path(RESOLVED_CONFIG)
     if not workflow.dryrun and (not written.exists() or written.read_text() != text):  # same bytes: leave it
@@ -56,6 +58,33 @@ config.update(_RESOLVED)
 def compute_params():
     """Seed, threads and device for a job; threads fixed by config, not by free cores."""
     return {"seed": config["seed"], "threads": config["threads"], "device": config["device"]}
+
+
+def dataset_images(dataset):
+    """Images of an analysed dataset, counted at start (before the data stage skips any)."""
+    return config["shard_plan"][dataset]["images"]
+
+
+def n_shards(stage, dataset):
+    """Jobs the features or patches stage splits a dataset into (featvis.vision.shards)."""
+    return config["shard_plan"][dataset][stage]
+
+
+def shard_images(stage, dataset):
+    """Images in one shard of the stage (the last may be shorter)."""
+    return -(-dataset_images(dataset) // n_shards(stage, dataset))
+
+
+# Cluster resources (profiles/slurm turns them into sbatch flags; a local run uses only
+# `threads`). Memory in MB and runtime in minutes, each a base plus a share per 1,000 images
+# the job holds: the dataset's, or one shard's for a sharded stage (docs/cluster.md).
+def per_images(base, per_1k, stage=None):
+    def value(wildcards):
+        dataset = wildcards.dataset
+        images = shard_images(stage, dataset) if stage else dataset_images(dataset)
+        return int(base + per_1k * images / 1000)
+
+    return value
 
 
 def manifest_path(dataset):

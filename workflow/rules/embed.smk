@@ -23,6 +23,9 @@ rule embed_method:
     wildcard_constraints:
         method="|".join(EMBED_OPTIONS),
     threads: config["threads"]
+    resources:
+        mem_mb=per_images(2000, 20),
+        runtime=per_images(15, 2),
     log:
         "logs/embed/{model}/{dataset}/{layer}.{method}.log",
     script:
@@ -63,6 +66,9 @@ rule embed_figures:
         grid=EMBED["atlas_grid"],
         cell_px=EMBED["atlas_cell_px"],
         dpi=config["figures"]["dpi"],
+    resources:
+        mem_mb=per_images(2000, 2),
+        runtime=per_images(10, 0.5),
     log:
         "logs/embed/{model}/{dataset}/{layer}.figures.log",
     script:

@@ -1,11 +1,7 @@
 # Stage features: per-layer activation statistics, one job per shard, then merged.
-
+# The shard count comes from the shard plan (`features.shards` or `features.shard_size`).
 
 FEATURES = config["features"]
-
-
-def n_shards():
-    return FEATURES["shards"]
 
 
 rule features_shard:
@@ -21,9 +17,12 @@ rule features_shard:
         batch_size=FEATURES["batch_size"],
         workers=config["features"]["workers"],
         shard=lambda wc: int(wc.shard),
-        n_shards=n_shards(),
+        n_shards=lambda wc: n_shards("features", wc.dataset),
         compute=compute_params(),
     threads: config["threads"]
+    resources:
+        mem_mb=per_images(3000, 20, "features"),
+        runtime=per_images(10, 5, "features"),
     log:
         "logs/features/{model}/{dataset}/shard{shard}.log",
     script:
@@ -33,7 +32,8 @@ rule features_shard:
 rule features_merge:
     input:
         shards=lambda wc: [
-            f"{RESULTS}/features/{wc.model}/{wc.dataset}/shards/{i}" for i in range(n_shards())
+            f"{RESULTS}/features/{wc.model}/{wc.dataset}/shards/{i}"
+            for i in range(n_shards("features", wc.dataset))
         ],
         manifest=lambda wc: manifest_path(wc.dataset),
     output:
@@ -47,6 +47,9 @@ rule features_merge:
         layer=lambda wc: wc.layer,
         spec=lambda wc: model_spec(wc.model),
         batch_size=FEATURES["batch_size"],
+    resources:
+        mem_mb=per_images(1000, 10, "features"),
+        runtime=per_images(5, 0.05),
     log:
         "logs/features/{model}/{dataset}/{layer}.merge.log",
     script:

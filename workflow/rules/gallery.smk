@@ -58,6 +58,9 @@ rule gallery_layer:
     params:
         results=RESULTS,
         maxima=lambda wc: gallery_maxima(wc.model, wc.layer),
+    resources:
+        mem_mb=2000,
+        runtime=30,
     log:
         "logs/gallery/{model}/{layer}.log",
     script:
@@ -86,6 +89,9 @@ rule gallery_model:
         spec=lambda wc: config["models"][wc.model],
         layers=lambda wc: gallery_layers(wc.model),
         figures=lambda wc: gallery_model_figures(wc.model),
+    resources:
+        mem_mb=2000,
+        runtime=30,
     log:
         "logs/gallery/{model}.log",
     script:
@@ -103,6 +109,9 @@ rule gallery_proteins:
         directory(f"{GALLERY}/proteins"),
     params:
         source=f"{RESULTS}/attention",
+    resources:
+        mem_mb=2000,
+        runtime=30,
     log:
         "logs/gallery/proteins.log",
     script:
@@ -124,6 +133,9 @@ rule gallery_index:
         proteins=lambda wc: "proteins/index.html" if gallery_proteins() else None,
         protein_count=lambda wc: len(_attention_entries()),
         featured=lambda wc: featured_units(config),
+    resources:
+        mem_mb=2000,
+        runtime=10,
     log:
         "logs/gallery/index.log",
     script:

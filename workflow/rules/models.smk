@@ -14,6 +14,9 @@ rule train_model:
         train=lambda wc: config["models"][wc.model]["train"],
         compute=compute_params(),
     threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
     log:
         "logs/train/{model}.log",
     script:
@@ -43,6 +46,9 @@ rule layer_table:
     params:
         spec=lambda wc: model_spec(wc.model),
         layers=lambda wc: field_layers(wc.model),
+    resources:
+        mem_mb=2000,
+        runtime=10,
     log:
         "logs/layers/{model}.log",
     script:

@@ -32,6 +32,9 @@ rule neighbors:
         n_queries=NEIGHBORS["n_queries"],
         dpi=config["figures"]["dpi"],
         compute=compute_params(),
+    resources:
+        mem_mb=per_images(2000, 10),
+        runtime=per_images(10, 1),
     log:
         "logs/neighbors/{model}/{dataset}/{layer}.log",
     script:

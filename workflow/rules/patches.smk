@@ -17,10 +17,6 @@ def patch_signs():
     return ["max", "min"] if PATCHES["negative"] else ["max"]
 
 
-def patch_shards():
-    return PATCHES["shards"]
-
-
 def from_features(sign):
     """Maximal patches come from the features stage's per-image maxima (no second pass,
     identical result) unless `patches.source: images`; minimal ones need the miner's pass."""
@@ -32,7 +28,7 @@ def patches_merge_inputs(wc):
         base = f"{RESULTS}/features/{wc.model}/{wc.dataset}/{wc.layer}"
         return {"max": f"{base}/max.npy", "argmax": f"{base}/argmax.npy", "features_meta": f"{base}/meta.json",
                 "manifest": manifest_path(wc.dataset)}
-    shards = [f"{RESULTS}/patches/{wc.model}/{wc.dataset}/shards/{wc.sign}/{i}" for i in range(patch_shards())]
+    shards = [f"{RESULTS}/patches/{wc.model}/{wc.dataset}/shards/{wc.sign}/{i}" for i in range(n_shards("patches", wc.dataset))]
     return {"shards": shards, "manifest": manifest_path(wc.dataset)}
 
 
@@ -51,9 +47,12 @@ rule patches_shard:
         batch_size=PATCHES["batch_size"],
         workers=config["features"]["workers"],
         shard=lambda wc: int(wc.shard),
-        n_shards=patch_shards(),
+        n_shards=lambda wc: n_shards("patches", wc.dataset),
         compute=compute_params(),
     threads: config["threads"]
+    resources:
+        mem_mb=per_images(3000, 20, "patches"),
+        runtime=per_images(10, 5, "patches"),
     wildcard_constraints:
         sign="max|min",
     log:
@@ -74,6 +73,9 @@ rule patches_merge:
         layer=lambda wc: wc.layer,
         k=PATCHES["k"],
         from_features=lambda wc: from_features(wc.sign),
+    resources:
+        mem_mb=per_images(1000, 2),
+        runtime=per_images(5, 0.05),
     wildcard_constraints:
         sign="max|min",
     log:
@@ -100,6 +102,9 @@ rule patches_figures:
         layer=lambda wc: wc.layer,
         grid_channels=PATCHES["grid_channels"],
         dpi=config["figures"]["dpi"],
+    resources:
+        mem_mb=2000,
+        runtime=30,
     wildcard_constraints:
         sign="max|min",
     log:

@@ -91,6 +91,9 @@ rule render_layer:
         compute=compute_params(),
         dpi=config["figures"]["dpi"],
     threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
     log:
         "logs/render/{model}/{layer}/{render_job}.log",
     script:
@@ -125,6 +128,9 @@ rule render_figure:
         compute=compute_params(),
         dpi=config["figures"]["dpi"],
     threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
     log:
         "logs/render/figures/{render_kind}/{render_job}.log",
     script:

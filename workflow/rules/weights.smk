@@ -16,6 +16,9 @@ rule filters:
         model=lambda wc: wc.model,
         dpi=config["figures"]["dpi"],
         cell_inches=config["figures"]["filter_cell_inches"],
+    resources:
+        mem_mb=2000,
+        runtime=10,
     log:
         "logs/filters/{model}.log",
     script:
