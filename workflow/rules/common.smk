@@ -1,6 +1,7 @@
 # The resolved config and the helpers every stage shares. After this file, `config` holds
 # the resolved values (featvis.core.config.resolve): rules read them directly, with no
 # defaults of their own.
+import re
 import sys
 from pathlib import Path
 
@@ -100,3 +101,12 @@ def view_layers(stage, model, dataset):
     """Layers a view stage runs on (chosen once, in the resolved config)."""
     return analysis(model, dataset)["views"][stage]
 
+
+
+def stage_rule(stage, *names):
+    """The name of a stage's rule for one (model, dataset) or model, e.g. features_merge__lite__photos.
+
+    Stages whose per-layer work is short run one job per (model, dataset) that loops over the
+    layers (a rule each, since a rule's outputs are fixed patterns): one process start and one
+    model load instead of one per layer. The outputs stay one set of files per layer."""
+    return re.sub(r"\W", "_", "__".join([stage, *names]))

@@ -27,13 +27,27 @@ def from_features(sign):
     return sign == "max" and PATCHES["source"] == "features"
 
 
-def patches_merge_inputs(wc):
-    if from_features(wc.sign):
-        base = f"{RESULTS}/features/{wc.model}/{wc.dataset}/{wc.layer}"
-        return {"max": f"{base}/max.npy", "argmax": f"{base}/argmax.npy", "features_meta": f"{base}/meta.json",
-                "manifest": manifest_path(wc.dataset)}
-    shards = [f"{RESULTS}/patches/{wc.model}/{wc.dataset}/shards/{wc.sign}/{i}" for i in range(patch_shards())]
-    return {"shards": shards, "manifest": manifest_path(wc.dataset)}
+def merged_tables(model, dataset):
+    """(layer, sign) of every top-K table a (model, dataset) needs: each patch layer with each
+    sign, and the attribution stage's other layers with the maxima."""
+    patch_layers = view_layers("patches", model, dataset)
+    return [(layer, sign) for layer in patch_layers for sign in patch_signs()] + [
+        (layer, "max") for layer in mined_layers(model, dataset) if layer not in patch_layers
+    ]
+
+
+def patches_merge_inputs(model, dataset):
+    """The features stage's maxima of the layers whose maximal patches come from it, and the
+    miner's shards for the signs the miner makes."""
+    tables = merged_tables(model, dataset)
+    base = f"{RESULTS}/features/{model}/{dataset}"
+    inputs = {"manifest": manifest_path(dataset), "max": [], "argmax": [], "features_meta": [], "shards": []}
+    for layer in dict.fromkeys(layer for layer, sign in tables if from_features(sign)):
+        for name, file in (("max", "max.npy"), ("argmax", "argmax.npy"), ("features_meta", "meta.json")):
+            inputs[name].append(f"{base}/{layer}/{file}")
+    for sign in dict.fromkeys(sign for _, sign in tables if not from_features(sign)):
+        inputs["shards"] += [f"{RESULTS}/patches/{model}/{dataset}/shards/{sign}/{i}" for i in range(patch_shards())]
+    return inputs
 
 
 rule patches_shard:
@@ -61,50 +75,64 @@ rule patches_shard:
         "../../scripts/patches_shard.py"
 
 
-rule patches_merge:
-    input:
-        unpack(patches_merge_inputs),
-    output:
-        topk=f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/top_{{sign}}.npz",
-        meta=f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/top_{{sign}}.json",
-    params:
-        model=lambda wc: wc.model,
-        dataset=lambda wc: wc.dataset,
-        layer=lambda wc: wc.layer,
-        k=PATCHES["k"],
-        from_features=lambda wc: from_features(wc.sign),
-    wildcard_constraints:
-        sign="max|min",
-    log:
-        "logs/patches/{model}/{dataset}/{layer}.{sign}.merge.log",
-    script:
-        "../../scripts/patches_merge.py"
+# Merges and figures: one job per (model, dataset) for all its layers and signs.
+for _model, _dataset in analysis_pairs():
+    _tables = merged_tables(_model, _dataset)
+    _shown = [(layer, sign) for layer in view_layers("patches", _model, _dataset) for sign in patch_signs()]
+    _base = f"{RESULTS}/patches/{_model}/{_dataset}"
+    if not _tables:
+        continue
 
+    rule:
+        name:
+            stage_rule("patches_merge", _model, _dataset)
+        input:
+            **patches_merge_inputs(_model, _dataset),
+        output:
+            topk=[f"{_base}/{layer}/top_{sign}.npz" for layer, sign in _tables],
+            meta=[f"{_base}/{layer}/top_{sign}.json" for layer, sign in _tables],
+        params:
+            model=_model,
+            dataset=_dataset,
+            tables=_tables,
+            k=PATCHES["k"],
+            from_features={sign: from_features(sign) for sign in ("max", "min")},
+            features_layers=list(dict.fromkeys(layer for layer, sign in _tables if from_features(sign))),
+        log:
+            f"logs/patches/{_model}/{_dataset}/merge.log",
+        script:
+            "../../scripts/patches_merge.py"
 
-rule patches_figures:
-    input:
-        topk=f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/top_{{sign}}.npz",
-        manifest=lambda wc: manifest_path(wc.dataset),
-        fields=lambda wc: fields_path(wc.model),
-    output:
-        grid=report(
-            f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/grid_{{sign}}.png",
-            caption="../report/patches_grid.rst",
-            category="Top-K patches",
-            labels={"model": "{model}", "layer": "{layer}", "figure": "top {sign} patches"},
-        ),
-        units=directory(f"{RESULTS}/units/{{model}}/{{layer}}/patches_{{sign}}/{{dataset}}"),
-    params:
-        model=lambda wc: wc.model,
-        layer=lambda wc: wc.layer,
-        grid_channels=PATCHES["grid_channels"],
-        dpi=config["figures"]["dpi"],
-    wildcard_constraints:
-        sign="max|min",
-    log:
-        "logs/patches/{model}/{dataset}/{layer}.{sign}.figures.log",
-    script:
-        "../../scripts/patches_figures.py"
+    if not _shown:
+        continue
+
+    rule:
+        name:
+            stage_rule("patches_figures", _model, _dataset)
+        input:
+            topk=[f"{_base}/{layer}/top_{sign}.npz" for layer, sign in _shown],
+            manifest=manifest_path(_dataset),
+            fields=fields_path(_model),
+        output:
+            grid=[
+                report(
+                    f"{_base}/{layer}/grid_{sign}.png",
+                    caption="../report/patches_grid.rst",
+                    category="Top-K patches",
+                    labels={"model": _model, "layer": layer, "figure": f"top {sign} patches"},
+                )
+                for layer, sign in _shown
+            ],
+            units=[directory(f"{RESULTS}/units/{_model}/{layer}/patches_{sign}/{_dataset}") for layer, sign in _shown],
+        params:
+            model=_model,
+            layers=[layer for layer, _ in _shown],
+            grid_channels=PATCHES["grid_channels"],
+            dpi=config["figures"]["dpi"],
+        log:
+            f"logs/patches/{_model}/{_dataset}/figures.log",
+        script:
+            "../../scripts/patches_figures.py"
 
 
 def patches_targets():
