@@ -1,12 +1,15 @@
-"""Rule gallery_layer: a layer page and one page per unit (featvis.gallery.layer)."""
+"""Rule gallery_layer: each layer's page and one page per unit (featvis.gallery.layer), all layers
+of one model in one job."""
 import logging
 
-from featvis.core.runtime import start_job
+from featvis.core.runtime import each_layer, start_job
 from featvis.gallery.layer import build_layer
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 start_job(sm.log)
-model, layer = sm.wildcards.model, sm.wildcards.layer
-units = build_layer(sm.output[0], sm.params.results, model, layer, sm.params.maxima, list(sm.input.figures),
-                    producers=list(sm.input.units))
-logging.getLogger("featvis.gallery").info("%s %s: %d unit pages", model, layer, units)
+model, pages = sm.params.model, sm.params.pages  # {layer: {"units": [...], "figures": [...], "maxima": {...}}}
+for layer, out_dir in each_layer(zip(pages, sm.output)):
+    page = pages[layer]
+    units = build_layer(out_dir, sm.params.results, model, layer, page["maxima"], list(page["figures"]),
+                        producers=list(page["units"]))
+    logging.getLogger("featvis.gallery").info("%s %s: %d unit pages", model, layer, units)

@@ -101,7 +101,7 @@ CONFIG = {
     "models": {"lite": {"architecture": "efficientnet_lite0", "image_size": 32}},
     "analyses": [{"model": "lite", "dataset": "photos", "layers": ["_blocks.4"]}],
     "features": {"batch_size": 4},
-    "patches": {"k": 3, "negative": True, "batch_size": 4},
+    "patches": {"k": 3, "negative": True, "source": "images", "batch_size": 4},  # the miner makes both signs
 }
 LAYER = "results/features/lite/photos/_blocks.4"
 TOPK = "results/patches/lite/photos/_blocks.4"

@@ -12,8 +12,10 @@ from workflow_helpers import checkout, snakemake
 
 pytestmark = pytest.mark.integration
 
-VIEW_RULES = ["patches_shard", "patches_merge", "patches_figures", "neighbors", "embed_method", "embed_figures",
-              "attribution_deconv", "attribution_cam"]
+# the per-(model, dataset) rules of the short per-layer stages are named <stage>__<model>__<dataset>
+VIEW_RULES = ["patches_shard", "attribution_cam"] + [
+    f"{stage}__efficientnet_lite0__photos" for stage in ("patches_merge", "patches_figures", "neighbors",
+                                                         "embed_method", "embed_figures", "attribution_deconv")]
 
 TINY = {
     "seed": 0,

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from featvis.core.io import sha256_file
-from workflow_helpers import TINY_CONFIG, planned_rules, snakemake, write_config
+from workflow_helpers import TINY_CONFIG, planned_rule_names, planned_rules, snakemake, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -69,9 +69,28 @@ def test_adding_an_embedding_method_makes_only_its_outputs(run, tmp_path):
     assert planned_rules(result) == {"embed_method", "embed_figures", "gallery_layer", "all"}
     methods = re.findall(r"method=(\w+)", result.stdout + result.stderr)
     assert methods and set(methods) == {"umap"}
-    # the gallery rebuilds only the pages of the layers whose figures changed
-    pages = set(re.findall(r"output: results/gallery/(\S+/\S+)\n", result.stdout + result.stderr))
-    assert pages == {"efficientnet_lite0/_blocks.4", "mnist_cnn/conv2"}, pages
+    # one UMAP job per (model, dataset), for all its embed layers
+    assert {n for n in planned_rule_names(result) if n.startswith("embed_method")} == {
+        "embed_method__efficientnet_lite0__photos", "embed_method__mnist_cnn__mnist5k"}
+    # the gallery rebuilds the layer pages of the models whose figures changed (one job per model), no other page
+    gallery = {n for n in planned_rule_names(result) if n.startswith("gallery")}
+    assert gallery == {"gallery_layer__efficientnet_lite0", "gallery_layer__mnist_cnn"}, gallery
+
+
+def test_short_per_layer_stages_run_one_job_per_model_and_dataset(run):
+    workdir, config = run
+    result = snakemake(workdir, config, "-n", "--forceall")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = re.findall(r"^rule (\w+):", result.stdout + result.stderr, flags=re.M)
+    pairs = ["efficientnet_lite0__photos", "mnist_cnn__mnist5k"]
+    for stage in ("features_merge", "patches_merge", "patches_figures", "neighbors", "embed_figures",
+                  "attribution_deconv"):
+        assert sorted(j for j in jobs if j.split("__")[0] == stage) == [f"{stage}__{pair}" for pair in pairs], stage
+    # embed: a job per method (pca, tsne), each for every embed layer of its (model, dataset)
+    assert sorted(j for j in jobs if j.startswith("embed_method")) == sorted(
+        f"embed_method__{pair}" for pair in pairs for _ in range(2))
+    assert sorted(j for j in jobs if j.startswith("gallery_layer")) == [
+        "gallery_layer__efficientnet_lite0", "gallery_layer__mnist_cnn"]
 
 
 def test_resolved_config_is_written_next_to_the_results(run):

@@ -84,6 +84,12 @@ def snakemake(root: Path, config: Path, *args: str) -> subprocess.CompletedProce
     return run(root, "--cores", "2", *args, "--configfile", str(config))
 
 
-def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
-    """Rule names of the jobs a (dry) run lists."""
+def planned_rule_names(result: subprocess.CompletedProcess) -> set[str]:
+    """Rule names of the jobs a (dry) run lists, as Snakemake names them."""
     return set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, flags=re.M))
+
+
+def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
+    """The stages of the jobs a (dry) run lists: a per-(model, dataset) rule such as
+    features_merge__lite__photos (workflow/rules/common.smk, stage_rule) counts as features_merge."""
+    return {name.split("__")[0] for name in planned_rule_names(result)}

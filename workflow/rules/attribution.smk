@@ -4,36 +4,48 @@
 ATTRIBUTION = config["attribution"]
 
 
-rule attribution_deconv:
-    input:
-        topk=f"{RESULTS}/patches/{{model}}/{{dataset}}/{{layer}}/top_max.npz",
-        manifest=lambda wc: manifest_path(wc.dataset),
-        weights=lambda wc: model_inputs(wc.model),
-        fields=lambda wc: fields_path(wc.model),
-    output:
-        figure=report(
-            f"{RESULTS}/attribution/{{model}}/{{dataset}}/{{layer}}/{ATTRIBUTION['method']}.png",
-            caption="../report/attribution_deconv.rst",
-            category="Attribution",
-            labels={"model": "{model}", "layer": "{layer}", "figure": ATTRIBUTION["method"]},
-        ),
-        units=directory(f"{RESULTS}/units/{{model}}/{{layer}}/{ATTRIBUTION['method']}/{{dataset}}"),
-    params:
-        spec=lambda wc: model_spec(wc.model),
-        model=lambda wc: wc.model,
-        layer=lambda wc: wc.layer,
-        method=ATTRIBUTION["method"],
-        channels=ATTRIBUTION["channels"],
-        dpi=config["figures"]["dpi"],
-        compute=compute_params(),
-    threads: config["threads"]
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    log:
-        "logs/attribution/{model}/{dataset}/{layer}.deconv.log",
-    script:
-        "../../scripts/attribution_deconv.py"
+# Projections: one job per (model, dataset) for all its layers (one process start, one model load).
+for _model, _dataset in analysis_pairs():
+    _layers = view_layers("attribution", _model, _dataset)
+    _method = ATTRIBUTION["method"]
+    if not _layers:
+        continue
+
+    rule:
+        name:
+            stage_rule("attribution_deconv", _model, _dataset)
+        input:
+            topk=[f"{RESULTS}/patches/{_model}/{_dataset}/{layer}/top_max.npz" for layer in _layers],
+            manifest=manifest_path(_dataset),
+            weights=model_inputs(_model),
+            fields=fields_path(_model),
+        output:
+            figure=[
+                report(
+                    f"{RESULTS}/attribution/{_model}/{_dataset}/{layer}/{_method}.png",
+                    caption="../report/attribution_deconv.rst",
+                    category="Attribution",
+                    labels={"model": _model, "layer": layer, "figure": _method},
+                )
+                for layer in _layers
+            ],
+            units=[directory(f"{RESULTS}/units/{_model}/{layer}/{_method}/{_dataset}") for layer in _layers],
+        params:
+            spec=model_spec(_model),
+            model=_model,
+            layers=_layers,
+            method=_method,
+            channels=ATTRIBUTION["channels"],
+            dpi=config["figures"]["dpi"],
+            compute=compute_params(),
+        threads: config["threads"]
+        resources:
+            mem_mb=4000,
+            runtime=60,
+        log:
+            f"logs/attribution/{_model}/{_dataset}/deconv.log",
+        script:
+            "../../scripts/attribution_deconv.py"
 
 
 rule attribution_cam:

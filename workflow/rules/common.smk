@@ -1,6 +1,7 @@
 # The resolved config and the helpers every stage shares. After this file, `config` holds
 # the resolved values (featvis.core.config.resolve): rules read them directly, with no
 # defaults of their own.
+import re
 import sys
 from pathlib import Path
 
@@ -78,10 +79,12 @@ def shard_images(stage, dataset):
 # Cluster resources (profiles/slurm turns them into sbatch flags; a local run uses only
 # `threads`). Memory in MB and runtime in minutes, each a base plus a share per 1,000 images
 # the job holds: the dataset's, or one shard's for a sharded stage (docs/cluster.md).
-def per_images(base, per_1k, stage=None):
+def per_images(base, per_1k, stage=None, dataset=None):
+    """A resource of a job over `dataset` (fixed, or the job's wildcard)."""
+
     def value(wildcards):
-        dataset = wildcards.dataset
-        images = shard_images(stage, dataset) if stage else dataset_images(dataset)
+        name = dataset or wildcards.dataset
+        images = shard_images(stage, name) if stage else dataset_images(name)
         return int(base + per_1k * images / 1000)
 
     return value
@@ -129,3 +132,12 @@ def view_layers(stage, model, dataset):
     """Layers a view stage runs on (chosen once, in the resolved config)."""
     return analysis(model, dataset)["views"][stage]
 
+
+
+def stage_rule(stage, *names):
+    """The name of a stage's rule for one (model, dataset) or model, e.g. features_merge__lite__photos.
+
+    Stages whose per-layer work is short run one job per (model, dataset) that loops over the
+    layers (a rule each, since a rule's outputs are fixed patterns): one process start and one
+    model load instead of one per layer. The outputs stay one set of files per layer."""
+    return re.sub(r"\W", "_", "__".join([stage, *names]))

@@ -1,78 +1,87 @@
-# Stage embed: PCA, t-SNE and UMAP maps of a layer's pooled features (one job per
-# method, so UMAP's numba compile does not hold up the others), then figures.
+# Stage embed: PCA, t-SNE and UMAP maps of each layer's pooled features, then figures. One job per
+# (model, dataset, method) for all the layers (so UMAP's numba compile does not hold up the other
+# methods, and adding a method makes only its maps), one figures job per (model, dataset).
 
 EMBED = config["embed"]
 EMBED_OPTIONS = {"tsne": ["perplexity"], "umap": ["n_neighbors", "min_dist"], "pca": []}
 
 
-def embed_dir(wc):
-    return f"{RESULTS}/embed/{wc.model}/{wc.dataset}/{wc.layer}"
+for _model, _dataset in analysis_pairs():
+    _layers = view_layers("embed", _model, _dataset)
+    _base = f"{RESULTS}/embed/{_model}/{_dataset}"
+    if not _layers:
+        continue
 
+    rule:
+        name:
+            stage_rule("embed_method", _model, _dataset)
+        input:
+            features=[f"{RESULTS}/features/{_model}/{_dataset}/{layer}/{EMBED['pool']}.npy" for layer in _layers],
+        output:
+            coords=[f"{_base}/{layer}/{{method}}.npy" for layer in _layers],
+            meta=[f"{_base}/{layer}/{{method}}.json" for layer in _layers],
+        params:
+            layers=_layers,
+            method=lambda wc: wc.method,
+            options=lambda wc: {key: EMBED[key] for key in EMBED_OPTIONS[wc.method]},
+            trust_neighbors=EMBED["trust_neighbors"],
+            compute=compute_params(),
+        wildcard_constraints:
+            method="|".join(EMBED_OPTIONS),
+        threads: config["threads"]
+        resources:
+            mem_mb=per_images(2000, 20, dataset=_dataset),
+            runtime=per_images(15, 2, dataset=_dataset),
+        log:
+            f"logs/embed/{_model}/{_dataset}/{{method}}.log",
+        script:
+            "../../scripts/embed_method.py"
 
-rule embed_method:
-    input:
-        features=f"{RESULTS}/features/{{model}}/{{dataset}}/{{layer}}/{EMBED['pool']}.npy",
-    output:
-        coords=f"{RESULTS}/embed/{{model}}/{{dataset}}/{{layer}}/{{method}}.npy",
-        meta=f"{RESULTS}/embed/{{model}}/{{dataset}}/{{layer}}/{{method}}.json",
-    params:
-        method=lambda wc: wc.method,
-        options=lambda wc: {key: EMBED[key] for key in EMBED_OPTIONS[wc.method]},
-        trust_neighbors=EMBED["trust_neighbors"],
-        compute=compute_params(),
-    wildcard_constraints:
-        method="|".join(EMBED_OPTIONS),
-    threads: config["threads"]
-    resources:
-        mem_mb=per_images(2000, 20),
-        runtime=per_images(15, 2),
-    log:
-        "logs/embed/{model}/{dataset}/{layer}.{method}.log",
-    script:
-        "../../scripts/embed_method.py"
-
-
-rule embed_figures:
-    input:
-        coords=lambda wc: [f"{embed_dir(wc)}/{m}.npy" for m in EMBED["methods"]],
-        meta=lambda wc: [f"{embed_dir(wc)}/{m}.json" for m in EMBED["methods"]],
-        manifest=lambda wc: manifest_path(wc.dataset),
-    output:
-        table=f"{RESULTS}/embed/{{model}}/{{dataset}}/{{layer}}/coordinates.csv",
-        trust=f"{RESULTS}/embed/{{model}}/{{dataset}}/{{layer}}/trustworthiness.json",
-        scatter=[
-            report(
-                f"{RESULTS}/embed/{{model}}/{{dataset}}/{{layer}}/scatter_{m}.png",
-                caption="../report/embed_scatter.rst",
-                category="Embeddings",
-                labels={"model": "{model}", "layer": "{layer}", "figure": f"{m} scatter"},
-            )
-            for m in EMBED["methods"]
-        ],
-        atlas=[
-            report(
-                f"{RESULTS}/embed/{{model}}/{{dataset}}/{{layer}}/atlas_{m}.png",
-                caption="../report/embed_atlas.rst",
-                category="Embeddings",
-                labels={"model": "{model}", "layer": "{layer}", "figure": f"{m} atlas"},
-            )
-            for m in EMBED["methods"]
-        ],
-    params:
-        model=lambda wc: wc.model,
-        layer=lambda wc: wc.layer,
-        spec=lambda wc: model_spec(wc.model),
-        methods=EMBED["methods"],
-        grid=EMBED["atlas_grid"],
-        cell_px=EMBED["atlas_cell_px"],
-        dpi=config["figures"]["dpi"],
-    resources:
-        mem_mb=per_images(2000, 2),
-        runtime=per_images(10, 0.5),
-    log:
-        "logs/embed/{model}/{dataset}/{layer}.figures.log",
-    script:
-        "../../scripts/embed_figures.py"
+    rule:
+        name:
+            stage_rule("embed_figures", _model, _dataset)
+        input:
+            coords=[f"{_base}/{layer}/{m}.npy" for layer in _layers for m in EMBED["methods"]],
+            meta=[f"{_base}/{layer}/{m}.json" for layer in _layers for m in EMBED["methods"]],
+            manifest=manifest_path(_dataset),
+        output:
+            table=[f"{_base}/{layer}/coordinates.csv" for layer in _layers],
+            trust=[f"{_base}/{layer}/trustworthiness.json" for layer in _layers],
+            scatter=[
+                report(
+                    f"{_base}/{layer}/scatter_{m}.png",
+                    caption="../report/embed_scatter.rst",
+                    category="Embeddings",
+                    labels={"model": _model, "layer": layer, "figure": f"{m} scatter"},
+                )
+                for layer in _layers
+                for m in EMBED["methods"]
+            ],
+            atlas=[
+                report(
+                    f"{_base}/{layer}/atlas_{m}.png",
+                    caption="../report/embed_atlas.rst",
+                    category="Embeddings",
+                    labels={"model": _model, "layer": layer, "figure": f"{m} atlas"},
+                )
+                for layer in _layers
+                for m in EMBED["methods"]
+            ],
+        params:
+            model=_model,
+            layers=_layers,
+            spec=model_spec(_model),
+            methods=EMBED["methods"],
+            grid=EMBED["atlas_grid"],
+            cell_px=EMBED["atlas_cell_px"],
+            dpi=config["figures"]["dpi"],
+        resources:
+            mem_mb=per_images(2000, 2, dataset=_dataset),
+            runtime=per_images(10, 0.5, dataset=_dataset),
+        log:
+            f"logs/embed/{_model}/{_dataset}/figures.log",
+        script:
+            "../../scripts/embed_figures.py"
 
 
 def embed_targets():

@@ -29,31 +29,38 @@ rule features_shard:
         "../../scripts/features_shard.py"
 
 
-rule features_merge:
-    input:
-        shards=lambda wc: [
-            f"{RESULTS}/features/{wc.model}/{wc.dataset}/shards/{i}"
-            for i in range(n_shards("features", wc.dataset))
-        ],
-        manifest=lambda wc: manifest_path(wc.dataset),
-    output:
-        mean=f"{RESULTS}/features/{{model}}/{{dataset}}/{{layer}}/mean.npy",
-        max=f"{RESULTS}/features/{{model}}/{{dataset}}/{{layer}}/max.npy",
-        argmax=f"{RESULTS}/features/{{model}}/{{dataset}}/{{layer}}/argmax.npy",
-        meta=f"{RESULTS}/features/{{model}}/{{dataset}}/{{layer}}/meta.json",
-    params:
-        model=lambda wc: wc.model,
-        dataset=lambda wc: wc.dataset,
-        layer=lambda wc: wc.layer,
-        spec=lambda wc: model_spec(wc.model),
-        batch_size=FEATURES["batch_size"],
-    resources:
-        mem_mb=per_images(1000, 10, "features"),
-        runtime=per_images(5, 0.05),
-    log:
-        "logs/features/{model}/{dataset}/{layer}.merge.log",
-    script:
-        "../../scripts/features_merge.py"
+
+# One merge job per (model, dataset) for all its layers: one process start, not one per layer.
+for _model, _dataset in analysis_pairs():
+    _layers = analysis_layers(_model, _dataset)
+    _base = f"{RESULTS}/features/{_model}/{_dataset}"
+
+    rule:
+        name:
+            stage_rule("features_merge", _model, _dataset)
+        input:
+            shards=[f"{_base}/shards/{i}" for i in range(n_shards("features", _dataset))],
+            manifest=manifest_path(_dataset),
+        output:
+            mean=[f"{_base}/{layer}/mean.npy" for layer in _layers],
+            max=[f"{_base}/{layer}/max.npy" for layer in _layers],
+            argmax=[f"{_base}/{layer}/argmax.npy" for layer in _layers],
+            min=[f"{_base}/{layer}/min.npy" for layer in _layers],
+            argmin=[f"{_base}/{layer}/argmin.npy" for layer in _layers],
+            meta=[f"{_base}/{layer}/meta.json" for layer in _layers],
+        params:
+            model=_model,
+            dataset=_dataset,
+            layers=_layers,
+            spec=model_spec(_model),
+            batch_size=FEATURES["batch_size"],
+        resources:
+            mem_mb=per_images(1000, 10, "features", _dataset),
+            runtime=per_images(5, 0.05, dataset=_dataset),
+        log:
+            f"logs/features/{_model}/{_dataset}/merge.log",
+        script:
+            "../../scripts/features_merge.py"
 
 
 def features_targets():
@@ -61,5 +68,5 @@ def features_targets():
         f"{RESULTS}/features/{model}/{dataset}/{layer}/{name}"
         for model, dataset in analysis_pairs()
         for layer in analysis_layers(model, dataset)
-        for name in ("mean.npy", "max.npy", "argmax.npy", "meta.json")
+        for name in ("mean.npy", "max.npy", "argmax.npy", "min.npy", "argmin.npy", "meta.json")
     ]

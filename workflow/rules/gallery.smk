@@ -1,6 +1,6 @@
 # Stage gallery: a static, offline, Microscope-like site (results/gallery/index.html) built from
-# whatever the other stages made. One job per layer (so a plot-only change to a layer rebuilds only
-# that layer's pages), one per model page, one for the index and assets, one copying the protein
+# whatever the other stages made. One job per model for its layer and unit pages (one process start,
+# not one per layer), one per model page, one for the index and assets, one copying the protein
 # reports. The gallery reads files: unit pictures from results/units/<model>/<layer>/, layer
 # figures by their place in results/<stage>/<model>/..., and each dataset's per-image maxima.
 
@@ -30,13 +30,14 @@ def _layer_of(path, model):
     return None
 
 
-def gallery_layer_inputs(wc):
+def gallery_layer_inputs(model, layer):
+    """The files a layer's pages show: its unit pictures' folders, its figures and its maxima."""
     targets = _stage_targets()
-    units = f"{RESULTS}/units/{wc.model}/{wc.layer}/"
+    units = f"{RESULTS}/units/{model}/{layer}/"
     return {
         "units": [t for t in targets if t.startswith(units)],
-        "figures": [t for t in targets if t.endswith(".png") and _layer_of(t, wc.model) == wc.layer],
-        "maxima": list(gallery_maxima(wc.model, wc.layer).values()),
+        "figures": [t for t in targets if t.endswith(".png") and _layer_of(t, model) == layer],
+        "maxima": gallery_maxima(model, layer),
     }
 
 
@@ -46,25 +47,32 @@ def gallery_maxima(model, layer):
             if m == model and layer in analysis_layers(m, d)}
 
 
-# A model page's files (index.html, figures/) sit beside its layer folders.
-ruleorder: gallery_model > gallery_layer
+# Layer and unit pages: one job per model for all its layers.
+for _model in config["models"]:
+    _pages = {layer: gallery_layer_inputs(_model, layer) for layer in gallery_layers(_model)}
+    if not _pages:
+        continue
 
-
-rule gallery_layer:
-    input:
-        unpack(gallery_layer_inputs),
-    output:
-        directory(f"{GALLERY}/{{model}}/{{layer}}"),
-    params:
-        results=RESULTS,
-        maxima=lambda wc: gallery_maxima(wc.model, wc.layer),
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    log:
-        "logs/gallery/{model}/{layer}.log",
-    script:
-        "../../scripts/gallery_layer.py"
+    rule:
+        name:
+            stage_rule("gallery_layer", _model)
+        input:
+            units=[path for page in _pages.values() for path in page["units"]],
+            figures=[path for page in _pages.values() for path in page["figures"]],
+            maxima=[path for page in _pages.values() for path in page["maxima"].values()],
+        output:
+            [directory(f"{GALLERY}/{_model}/{layer}") for layer in _pages],
+        params:
+            results=RESULTS,
+            model=_model,
+            pages=_pages,
+        resources:
+            mem_mb=2000,
+            runtime=30,
+        log:
+            f"logs/gallery/{_model}/layers.log",
+        script:
+            "../../scripts/gallery_layer.py"
 
 
 def gallery_model_figures(model):

@@ -4,41 +4,51 @@
 NEIGHBORS = config["neighbors"]
 
 
-rule neighbors:
-    input:
-        features=f"{RESULTS}/features/{{model}}/{{dataset}}/{{layer}}/{NEIGHBORS['pool']}.npy",
-        manifest=lambda wc: manifest_path(wc.dataset),
-    output:
-        table=f"{RESULTS}/neighbors/{{model}}/{{dataset}}/{{layer}}/neighbors.csv",
-        arrays=f"{RESULTS}/neighbors/{{model}}/{{dataset}}/{{layer}}/neighbors.npz",
-        figures=[
-            report(
-                f"{RESULTS}/neighbors/{{model}}/{{dataset}}/{{layer}}/{metric}.png",
-                caption="../report/neighbors.rst",
-                category="Nearest neighbours",
-                labels={"model": "{model}", "layer": "{layer}", "figure": metric},
-            )
-            for metric in NEIGHBORS["metrics"]
-        ],
-    params:
-        model=lambda wc: wc.model,
-        layer=lambda wc: wc.layer,
-        spec=lambda wc: model_spec(wc.model),
-        k=NEIGHBORS["k"],
-        metrics=NEIGHBORS["metrics"],
-        index=NEIGHBORS["index"],
-        pool=NEIGHBORS["pool"],
-        queries=NEIGHBORS["queries"],
-        n_queries=NEIGHBORS["n_queries"],
-        dpi=config["figures"]["dpi"],
-        compute=compute_params(),
-    resources:
-        mem_mb=per_images(2000, 10),
-        runtime=per_images(10, 1),
-    log:
-        "logs/neighbors/{model}/{dataset}/{layer}.log",
-    script:
-        "../../scripts/neighbors.py"
+# One job per (model, dataset) for all its layers: one process start and one model load.
+for _model, _dataset in analysis_pairs():
+    _layers = view_layers("neighbors", _model, _dataset)
+    _base = f"{RESULTS}/neighbors/{_model}/{_dataset}"
+    if not _layers:
+        continue
+
+    rule:
+        name:
+            stage_rule("neighbors", _model, _dataset)
+        input:
+            features=[f"{RESULTS}/features/{_model}/{_dataset}/{layer}/{NEIGHBORS['pool']}.npy" for layer in _layers],
+            manifest=manifest_path(_dataset),
+        output:
+            table=[f"{_base}/{layer}/neighbors.csv" for layer in _layers],
+            arrays=[f"{_base}/{layer}/neighbors.npz" for layer in _layers],
+            figures=[
+                report(
+                    f"{_base}/{layer}/{metric}.png",
+                    caption="../report/neighbors.rst",
+                    category="Nearest neighbours",
+                    labels={"model": _model, "layer": layer, "figure": metric},
+                )
+                for layer in _layers
+                for metric in NEIGHBORS["metrics"]
+            ],
+        params:
+            model=_model,
+            layers=_layers,
+            spec=model_spec(_model),
+            k=NEIGHBORS["k"],
+            metrics=NEIGHBORS["metrics"],
+            index=NEIGHBORS["index"],
+            pool=NEIGHBORS["pool"],
+            queries=NEIGHBORS["queries"],
+            n_queries=NEIGHBORS["n_queries"],
+            dpi=config["figures"]["dpi"],
+            compute=compute_params(),
+        resources:
+            mem_mb=per_images(2000, 10, dataset=_dataset),
+            runtime=per_images(10, 1, dataset=_dataset),
+        log:
+            f"logs/neighbors/{_model}/{_dataset}/neighbors.log",
+        script:
+            "../../scripts/neighbors.py"
 
 
 def neighbors_targets():
