@@ -227,7 +227,7 @@ def _dataset_sections(data: LayerData, pictures: Sequence[Picture], dataset_max:
             parts.insert(0, note(f"No top patches for this unit on {name}: the patches stage did not run "
                                  f"on this layer (patches view of the analysis)."))
         elif not any(p.stage == "patches_min" and p.source == name for p in pictures):
-            parts.append(note("No bottom patches: set patches.negative: true to mine the minimally "
+            parts.append(note("No bottom patches: set patches.negative: true to show the minimally "
                               "activating images too."))
         if name in data.maxima:
             values = np.asarray(data.maxima[name][:, c], dtype=np.float64)
