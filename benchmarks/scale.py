@@ -317,6 +317,7 @@ def make_subset(source: int, n: int, workdir: Path, seed: int = SEED) -> None:
 
     from featvis.core.io import read_json, save_npy, write_json
     from featvis.vision.data import read_manifest, write_manifest
+    from featvis.vision.features import STATS
 
     src, work = workdir / str(source), workdir / str(n)
     manifest = read_manifest(src / "manifest.csv")
@@ -324,7 +325,7 @@ def make_subset(source: int, n: int, workdir: Path, seed: int = SEED) -> None:
     work.mkdir(parents=True, exist_ok=True)
     write_manifest(manifest.iloc[rows].reset_index(drop=True), work / "manifest.csv")
     for layer in LAYERS:
-        for stat in ("mean", "max", "argmax"):
+        for stat in STATS:
             save_npy(_layer_dir(work, layer) / f"{stat}.npy", np.load(_layer_dir(src, layer) / f"{stat}.npy")[rows])
         meta = read_json(_layer_dir(src, layer) / "meta.json")
         write_json(_layer_dir(work, layer) / "meta.json", {**meta, "n_images": n, "subset_of": source})

@@ -1,7 +1,7 @@
 """Shard merges at the shard count of a 1,000,000-image run, on synthetic shards (docs/scale.md).
 
 Synthetic shard outputs in the real on-disk formats: the features stage's per-shard ``.npz``
-(``write_shard``: mean, max, argmax, spatial) and the miner's per-shard top-K ``.npz`` (value,
+(``write_shard``: mean, max, argmax, min, argmin, spatial) and the miner's per-shard top-K ``.npz`` (value,
 image, y, x, negative, spatial, as rule patches_shard saves it). Then the real merge functions
 run over them, each in a fresh process so its peak RSS is its own:
 
@@ -43,8 +43,11 @@ def synthetic_stats(shard: int, n: int, channels: int, seed: int = 0) -> dict[st
     """One shard's per-image statistics (as ``extract_shard`` gives for one layer), seeded by shard."""
     rng = np.random.default_rng([seed, shard])
     maxima = rng.gamma(2.0, 1.0, size=(n, channels)).astype(np.float32)
-    return {"mean": (maxima * rng.uniform(0.2, 0.6, size=(n, channels))).astype(np.float32), "max": maxima,
+    mean = (maxima * rng.uniform(0.2, 0.6, size=(n, channels))).astype(np.float32)
+    return {"mean": mean, "max": maxima,
             "argmax": rng.integers(0, SPATIAL[0], size=(n, channels, 2)).astype(np.int32),
+            "min": (mean * rng.uniform(0.0, 0.5, size=(n, channels))).astype(np.float32),
+            "argmin": rng.integers(0, SPATIAL[0], size=(n, channels, 2)).astype(np.int32),
             "spatial": np.array(SPATIAL, np.int32)}
 
 

@@ -47,7 +47,7 @@ def test_merge_simulation_matches_direct_computation(tmp_path):
     argmax = np.concatenate([s["argmax"] for s in stats])
 
     scale_merge.merge_features(tmp_path, n_shards)
-    for stat in ("mean", "max", "argmax"):
+    for stat in ("mean", "max", "argmax", "min", "argmin"):
         merged = np.load(tmp_path / "merged" / f"{stat}.npy")
         np.testing.assert_array_equal(merged, np.concatenate([s[stat] for s in stats]))
 
