@@ -4,6 +4,13 @@
 
 EMBED = config["embed"]
 EMBED_OPTIONS = {"tsne": ["perplexity"], "umap": ["n_neighbors", "min_dist"], "pca": []}
+# UMAP with a random_state fits on one thread: its job claims one core, so the scheduler runs
+# another job beside it. Its compute threads (params), and so its numbers, are unchanged.
+ONE_CORE_METHODS = {"umap"}
+
+
+def embed_cores(wildcards):
+    return 1 if wildcards.method in ONE_CORE_METHODS else config["threads"]
 
 
 for _model, _dataset in analysis_pairs():
@@ -28,7 +35,7 @@ for _model, _dataset in analysis_pairs():
             compute=compute_params(),
         wildcard_constraints:
             method="|".join(EMBED_OPTIONS),
-        threads: config["threads"]
+        threads: embed_cores
         resources:
             mem_mb=per_images(2000, 20, dataset=_dataset),
             runtime=per_images(15, 2, dataset=_dataset),
