@@ -44,6 +44,7 @@ STAGES = ["data", "forward", "features", "features_merge", "patches", "patches_m
 STREAMING = ["data", "forward", "features", "features_merge", "patches"]
 NOT_PIPELINE = ("forward", "neighbors_exact")  # the reference, and an alternative to the neighbors stage
 FEATURES_AND_PATCHES = ["features", "features_merge", "patches"]
+TORCH_STAGES = ("forward", "features", "patches_min", "patch_figures")  # the stages that run the model
 
 
 # --- child side: one stage in this process -------------------------------------------------
@@ -88,7 +89,7 @@ def stage_data(work: Path, opts: dict, _device) -> dict:
     folder_digest(folder)  # the Snakefile's data-rule param: stats every image at DAG time
     digest_s = time.perf_counter() - start
     rows = build_rows({"source": "folder", "path": folder, "on_error": "raise"}, folder)
-    manifest, skipped, quality = check_images(rows, "raise")
+    manifest, skipped, quality = check_images(rows, "raise", workers=THREADS)  # as the data rule: threads processes
     write_manifest(skipped, work / "skipped.csv")
     write_manifest(quality, work / "quality.csv")
     write_manifest(manifest, work / "manifest.csv")
@@ -276,12 +277,12 @@ def cpu_seconds() -> float:
 def run_stage(name: str, work: Path, opts: dict) -> None:
     """Child entry: run one stage, write its record to ``work/stage_<name>.json``."""
     started = time.perf_counter()
+    if name in TORCH_STAGES:  # as a rule script does: torch first, so start_job fixes its threads and device
+        import featvis.vision.models  # noqa: F401 - start-up cost counted apart from the work
     from featvis.core.runtime import start_job
 
     device = start_job([], {"seed": SEED, "threads": THREADS, "device": "cpu"})
     from memory_probe import MemoryProbe
-
-    import featvis.vision.models  # noqa: F401 - start-up cost counted apart from the work
 
     probe = MemoryProbe()
     ready, cpu_ready = time.perf_counter(), cpu_seconds()
@@ -360,7 +361,7 @@ def ingest(n: int, name: str, workdir: Path) -> None:
 def machine() -> dict:
     return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
             "processor": platform.processor() or platform.machine(),
-            "note": "2 CPU cores shared with other concurrent work (load average recorded per stage)"}
+            "note": "load average recorded per stage"}
 
 
 def load_json() -> dict:
@@ -421,18 +422,21 @@ def stage_table(n: int, run: dict) -> list[str]:
              f"Images: {run['images_mib']:.0f} MiB on disk (the generation step took {run['generate_s']:.0f} s; "
              "it is skipped when the images are already there). "
              f"Shard size {run['options']['shard_size']:,}; loader workers: {run['options']['workers']}.", "",
-             "| stage | work (s) | CPU (s) | start-up (s) | process (s) | peak RSS (MiB) | images/s | × forward (wall) "
-             "| × forward (CPU) | load avg |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| stage | work (s) | CPU (s) | start-up (s) | process (s) | peak RSS (MiB) | anon (MiB) | images/s "
+             "| × forward (wall) | × forward (CPU) | load avg |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     if run.get("subset_of"):
         lines.insert(-3, f"\nA **subset run**: {n:,} images drawn (seeded) from the N = {run['subset_of']:,} run, "
                      "with the same rows of its merged features, so only the stages after the features stage ran.")
     forward = stages.get("forward", {})
     if forward.get("estimated_from"):
+        wall = (f" and its wall time as N × {forward['work_s'] / n * 1000:.1f} ms" if forward.get("work_s")
+                else ", so only CPU ratios are given")
         lines.insert(-3, f"\nThe bare forward pass was **not measured** at this N: its CPU time is estimated as N × "
                      f"the CPU time per image measured at N = {forward['estimated_from']:,} "
-                     f"({forward['cpu_s'] / n * 1000:.1f} ms; the forward pass does the same work per image at any "
-                     "N), so only CPU ratios are given.")
+                     f"({forward['cpu_s'] / n * 1000:.1f} ms){wall}, on the same machine under the same "
+                     "conditions. The forward pass does the same work per image at any N, and image i of this "
+                     "run is the same file as image i of that one.")
     for name in STAGES:
         if name not in stages or stages[name].get("estimated_from"):
             continue
@@ -440,7 +444,8 @@ def stage_table(n: int, run: dict) -> list[str]:
         rel = s["work_s"] / forward["work_s"] if forward.get("work_s") else None
         rel_cpu = s["cpu_s"] / forward["cpu_s"] if "cpu_s" in s and "cpu_s" in forward else None
         lines.append(f"| {name} | {s['work_s']:.1f} | {_fmt(s.get('cpu_s'))} | {s['startup_s']:.1f} | "
-                     f"{_fmt(s['process_s'])} | {s['peak_rss_mib']:.0f} | {_fmt(s['images_per_s'], '.0f')} | "
+                     f"{_fmt(s['process_s'])} | {s['peak_rss_mib']:.0f} | {_fmt(s.get('peak_anon_mib'), '.0f')} | "
+                     f"{_fmt(s['images_per_s'], '.0f')} | "
                      f"{_fmt(rel, '.3f')} | {_fmt(rel_cpu, '.3f')} | "
                      f"{_fmt(s['load_before'])}→{_fmt(s['load_after'])} |")
     pipeline = [s for s in STAGES if s not in NOT_PIPELINE and s in stages]
@@ -466,26 +471,19 @@ def growth(small: dict, large: dict, key: str) -> float | None:
 LINEAR = ("data", "forward", "features", "features_merge", "patches", "patches_min")  # same work per image
 
 
-def extrapolation(runs: dict[int, dict], target: int, key: str = "cpu_s") -> list[str]:
-    """Each stage's ``key`` at ``target`` images. Stages that do the same work per image: their ratio
-    to the forward pass in the largest run that measured both (load changes CPU time, so the ratio is
-    taken under one load), times the forward pass scaled linearly. The others: the growth fitted
-    through the two largest runs that have them, and, as an upper estimate, linear growth."""
+def predict(runs: dict[int, dict], target: int, key: str = "cpu_s") -> tuple[int, float, dict] | None:
+    """Each stage's ``key`` at ``target`` images, from the runs below it: (the run the forward pass is
+    scaled from, the forward pass's value, {stage: (fitted, linear, b, runs used)}). Stages that do the
+    same work per image keep their ratio to the forward pass in the largest run that measured both
+    (load changes CPU time, so the ratio is taken under one load), times the forward pass scaled
+    linearly. The others: the growth fitted through the two largest runs that have them, and, as an
+    upper estimate, linear growth."""
     forward_runs = [n for n in sorted(runs) if n < target and key in runs[n]["stages"].get("forward", {})
                     and not runs[n]["stages"]["forward"].get("estimated_from")]
     if not forward_runs:
-        return []
+        return None
     base = forward_runs[-1]
     forward = runs[base]["stages"]["forward"][key] * target / base
-    lines = [f"## N = {target:,}: extrapolated, not measured", "",
-             f"CPU seconds at {target:,} images. The bare forward pass is scaled linearly from N = {base:,}. Stages "
-             f"that do the same work per image ({', '.join(LINEAR)}; the merge simulation in scale_merge.md "
-             "confirms it for the merges) keep their ratio to the forward pass from the largest run that measured "
-             "both (under the same load). The others are scaled by the growth exponent b (cost ∝ N^b) fitted "
-             "through the two largest runs that measured them; their small-N costs include fixed overheads, so b "
-             "understates the growth, and the linear column (b = 1) is given as an upper estimate.", "",
-             "| stage | from runs | b | CPU s (fitted) | CPU s (linear) | × forward (fitted) | × forward (linear) |",
-             "|---|---|---:|---:|---:|---:|---:|"]
     predicted = {}
     for name in STAGES:
         have = sorted(n for n in runs if n < target and key in runs[n]["stages"].get(name, {})
@@ -501,6 +499,24 @@ def extrapolation(runs: dict[int, dict], target: int, key: str = "cpu_s") -> lis
             b = growth(small, large, key)
             scale = target / have[-1]
             predicted[name] = (large[key] * scale**b, large[key] * scale, b, have[-2:])
+    return base, forward, predicted
+
+
+def extrapolation(runs: dict[int, dict], target: int, key: str = "cpu_s") -> list[str]:
+    """The table of :func:`predict` at ``target`` images, with its ratios to the forward pass."""
+    prediction = predict(runs, target, key)
+    if prediction is None:
+        return []
+    base, forward, predicted = prediction
+    lines = [f"## N = {target:,}: extrapolated, not measured", "",
+             f"CPU seconds at {target:,} images. The bare forward pass is scaled linearly from N = {base:,}. Stages "
+             f"that do the same work per image ({', '.join(LINEAR)}; the merge simulation in scale_merge.md "
+             "confirms it for the merges) keep their ratio to the forward pass from the largest run that measured "
+             "both (under the same load). The others are scaled by the growth exponent b (cost ∝ N^b) fitted "
+             "through the two largest runs that measured them; their small-N costs include fixed overheads, so b "
+             "can understate the growth, and the linear column (b = 1) is given as an upper estimate.", "",
+             "| stage | from runs | b | CPU s (fitted) | CPU s (linear) | × forward (fitted) | × forward (linear) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for name, (fitted, linear, b, used) in predicted.items():
         lines.append(f"| {name} | {', '.join(f'{n:,}' for n in used)} | {b:.2f} | {fitted:,.0f} | {linear:,.0f} | "
                      f"{fitted / forward:.3f} | {linear / forward:.3f} |")
@@ -508,25 +524,54 @@ def extrapolation(runs: dict[int, dict], target: int, key: str = "cpu_s") -> lis
         fp = sum(predicted[s][0] for s in FEATURES_AND_PATCHES) / forward
         lines += ["", f"- features + patches / bare forward at {target:,}: **{fp:.3f}×**"]
     pipeline = [s for s in predicted if s not in NOT_PIPELINE]
-    for label, names in (("every stage here", pipeline),
-                         ("without the negative miner's pass", [s for s in pipeline if s != "patches_min"])):
+    labels = [("every stage here", pipeline)]
+    if "patches_min" in pipeline:
+        labels.append(("without the negative miner's pass", [s for s in pipeline if s != "patches_min"]))
+    for label, names in labels:
         fitted, linear = (sum(predicted[s][i] for s in names) / forward for i in (0, 1))
         lines.append(f"- {label} / bare forward at {target:,}: **{fitted:.3f}×** (fitted growth) to "
                      f"**{linear:.3f}×** (linear) ({', '.join(names)})")
     return lines + [""]
 
 
+def extrapolation_check(runs: dict[int, dict], target: int, key: str = "cpu_s") -> list[str]:
+    """The extrapolation method tried where the answer is known: each stage at ``target`` predicted
+    from the smaller runs only, beside what the run at ``target`` measured."""
+    prediction = predict({n: r for n, r in runs.items() if n < target}, target, key)
+    if prediction is None or target not in runs:
+        return []
+    _, _, predicted = prediction
+    measured = runs[target]["stages"]
+    rows = [name for name in predicted if name not in LINEAR and key in measured.get(name, {})]
+    if not rows:
+        return []
+    lines = [f"## Checking the extrapolation at N = {target:,}", "",
+             f"The stages whose cost is not linear in N, predicted at {target:,} images from the smaller runs "
+             f"alone (as the table below extrapolates further), beside what the {target:,}-image run measured. "
+             "Measured over fitted above 1 means the fitted growth underestimates; the linear column bounds it.",
+             "", "| stage | from runs | b | CPU s (fitted) | CPU s (linear) | CPU s (measured) | measured / fitted |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for name in rows:
+        fitted, linear, b, used = predicted[name]
+        lines.append(f"| {name} | {', '.join(f'{n:,}' for n in used)} | {b:.2f} | {fitted:,.0f} | {linear:,.0f} | "
+                     f"{measured[name][key]:,.0f} | {measured[name][key] / fitted:.2f} |")
+    return lines + [""]
+
+
 def estimate_forward(runs: dict[int, dict]) -> None:
-    """Give a run without a measured forward pass an estimated one (CPU time only), from the
-    per-image CPU time of the largest run that measured it."""
-    measured = [n for n in sorted(runs) if "cpu_s" in runs[n]["stages"].get("forward", {})]
+    """Give a run without a measured forward pass an estimated one, from the per-image CPU and
+    wall time of the largest run that measured it (the forward pass does the same work per image;
+    the generated images are the same files at every N, image i being image i of a larger run)."""
+    measured = [n for n in sorted(runs) if "cpu_s" in runs[n]["stages"].get("forward", {})
+                and not runs[n]["stages"]["forward"].get("estimated_from")]
     if not measured:
         return
     base = runs[measured[-1]]["stages"]["forward"]
     for n, run in runs.items():
         if "forward" not in run["stages"]:
+            wall = base["work_s"] / base["images"] * n if base.get("work_s") else None
             run["stages"]["forward"] = {"stage": "forward", "images": n, "cpu_s": base["cpu_s"] / base["images"] * n,
-                                        "work_s": None, "estimated_from": measured[-1]}
+                                        "work_s": wall, "estimated_from": measured[-1]}
 
 
 def write_report(data: dict) -> None:
@@ -534,22 +579,25 @@ def write_report(data: dict) -> None:
     if not runs:
         return
     first = next(iter(runs.values()))["machine"]
+    loads = [v for run in runs.values() for stage in run["stages"].values()
+             for v in (stage.get("load_before"), stage.get("load_after")) if v is not None]
     lines = ["# Scale benchmark: the image pipeline vs a bare forward pass", "",
              "Written by `benchmarks/scale.py` (raw numbers: `scale.json`). EfficientNet-Lite0 at 160 px, "
              f"layers {', '.join(LAYERS)}, batch {BATCH}, K = {K}, {THREADS} torch threads, CPU.", "",
              f"Machine: {first['cpus']} CPU cores ({first['processor']}, {first['platform']}, "
-             f"Python {first['python']}), **shared with other concurrent jobs**: the load average (before→after each "
-             "stage, last column) ranged from about 1.5 to 20, and absolute times under load are inflated. CPU time "
-             "(user + system) is steadier than wall time, but heavy contention inflates it too, so compare ratios "
-             "only between stages run under similar load (the 10,000-image run was made while the machine was "
-             "nearly idle; the 1,000-image run under heavy load).",
+             f"Python {first['python']}). Load average over all stages: "
+             f"{min(loads, default=0):.1f} to {max(loads, default=0):.1f} (before→after each stage, last column; "
+             "the benchmark's own torch threads and loader worker make about 2 to 3).",
              "", "Each stage ran in a fresh process. *work* is the stage's own work after imports and model loading "
-             "(*start-up*); *process* is the whole process. Peak RSS includes the process's worker processes. "
-             "*× bare forward* divides the work time by the bare forward pass's work time at the same N.", ""]
+             "(*start-up*); *process* is the whole process. Peak RSS includes the process's worker processes; "
+             "*anon* is the peak anonymous memory (RSS without memory-mapped file pages), what a job really holds. "
+             "*× forward* divides the work time (or the CPU time) by the bare forward pass's at the same N.", ""]
     estimate_forward(runs)
     for n in sorted(runs):
         lines += stage_table(n, runs[n])
-    lines += extrapolation(runs, 100_000)
+    largest = max(runs)
+    lines += extrapolation_check(runs, largest)
+    lines += extrapolation(runs, 1_000_000 if largest >= 100_000 else 100_000)
     (RESULTS / "scale.md").write_text("\n".join(lines))
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from featvis.vision.embed import EmbedError, atlas_cells, embed, scatter, trustworthiness
+from featvis.vision.embed import (
+    METHODS,
+    EmbedError,
+    atlas_cells,
+    embed,
+    fit_embedding,
+    fit_sample,
+    scatter,
+    standardize,
+    trustworthiness,
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +44,29 @@ def test_tsne_is_reproducible(blobs, gradient):
     options = {"perplexity": 10, "negative_gradient_method": gradient}
     np.testing.assert_array_equal(embed(x, "tsne", seed=3, threads=1, **options),
                                   embed(x, "tsne", seed=3, threads=1, **options))
+
+
+def test_tsne_fits_a_sample_and_places_the_rest(blobs):
+    """Above fit_max, the sampled images get exactly the map t-SNE fits on them alone, and the
+    others are placed among their own cluster."""
+    x, labels = blobs
+    coords, used = fit_embedding(x, "tsne", seed=2, threads=1, perplexity=10, fit_max=60)
+    assert used["placed"] == 60 and coords.shape == (120, 2) and np.isfinite(coords).all()
+    sample = fit_sample(120, 60, 2)
+    alone = METHODS["tsne"](standardize(x)[sample], seed=2, threads=1, **{**used, "fit_max": None})
+    np.testing.assert_array_equal(coords[sample], alone)
+    placed = np.setdiff1d(np.arange(120), sample)
+    centroids = np.array([coords[sample][labels[sample] == c].mean(0) for c in range(3)])
+    nearest = np.linalg.norm(coords[placed, None] - centroids[None], axis=2).argmin(1)
+    np.testing.assert_array_equal(nearest, labels[placed])
+    np.testing.assert_array_equal(coords, fit_embedding(x, "tsne", seed=2, threads=1, perplexity=10, fit_max=60)[0])
+
+
+def test_fit_sample_only_above_fit_max():
+    assert fit_sample(100, 100, 0) is None and fit_sample(100, None, 0) is None
+    rows = fit_sample(1000, 10, 5)
+    assert len(set(rows)) == 10 and list(rows) == sorted(rows)
+    np.testing.assert_array_equal(rows, fit_sample(1000, 10, 5))
 
 
 def test_trustworthiness_known_answers(blobs):

@@ -135,6 +135,25 @@ def test_check_images_opens_and_decodes_each_file_once(photos, monkeypatch):
     assert len(manifest) == len(quality) == 6
 
 
+def test_check_images_in_worker_processes_gives_the_same_tables(photos, tmp_path, monkeypatch):
+    """Checked in 2 processes, in chunks smaller than the set: the same manifest, skipped list and
+    quality table, in order; a corrupt file is skipped in its place, or raised naming it."""
+    paths = []
+    for i, source in enumerate(photos * 3):
+        paths.append(str(tmp_path / f"{i:03d}.png"))
+        Image.open(source).convert("RGB").reduce(4).save(paths[-1])
+    (tmp_path / "017.png").write_bytes(b"\x89PNG broken")
+    rows = pd.DataFrame({"path": paths, "label": "x", "split": "all"})
+    one = check_images(rows, on_error="skip")
+    monkeypatch.setattr(data, "CHECK_CHUNK", 5)  # many chunks: their order is what is tested
+    two = check_images(rows, on_error="skip", workers=2)
+    for a, b in zip(one, two):
+        pd.testing.assert_frame_equal(a, b)
+    assert one[1]["path"].tolist() == [str(tmp_path / "017.png")]
+    with pytest.raises(CorruptImageError, match=f"cannot read image {tmp_path / '017.png'}"):
+        check_images(rows, workers=2)
+
+
 def test_empty_and_all_skipped_datasets_are_clear_errors(tmp_path):
     with pytest.raises(ManifestError, match="dataset mine has no images: its list of images is empty"):
         check_images(pd.DataFrame(columns=["path", "label", "split"]), dataset="dataset mine")

@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
+import scale  # noqa: E402
 import scale_data  # noqa: E402
 import scale_merge  # noqa: E402
 
@@ -59,3 +60,40 @@ def test_merge_simulation_matches_direct_computation(tmp_path):
         np.testing.assert_array_equal(topk["value"], maxima[order, channel])
         np.testing.assert_array_equal(topk["y"], argmax[order, channel, 0])
         np.testing.assert_array_equal(topk["x"], argmax[order, channel, 1])
+
+
+def _run(n: int, costs: dict[str, float]) -> dict:
+    return {"stages": {name: {"images": n, "cpu_s": cost} for name, cost in costs.items()}}
+
+
+def test_extrapolation_recovers_a_power_law_and_checks_itself():
+    """Stages whose cost is a * N^b: two runs give b back, and the prediction at a third N is exact;
+    per-image stages keep their ratio to the forward pass."""
+    def costs(n):
+        return {"forward": 0.04 * n, "features": 0.041 * n, "embed_tsne": 0.5 * n**0.8, "gallery": 3.0}
+
+    runs = {n: _run(n, costs(n)) for n in (10_000, 30_000)}
+    base, forward, predicted = scale.predict(runs, 100_000)
+    assert base == 30_000 and forward == pytest.approx(costs(100_000)["forward"])
+    assert predicted["features"][0] == pytest.approx(costs(100_000)["features"])
+    fitted, linear, b, used = predicted["embed_tsne"]
+    assert (b, used) == (pytest.approx(0.8), [10_000, 30_000])
+    assert fitted == pytest.approx(costs(100_000)["embed_tsne"]) and linear > fitted
+    assert predicted["gallery"][:3] == (pytest.approx(3.0), pytest.approx(10.0), pytest.approx(0.0))
+
+    # the check at 100,000 against a run that grew faster than the fit: measured / fitted shows it
+    measured = {**costs(100_000), "embed_tsne": 2 * costs(100_000)["embed_tsne"]}
+    del measured["forward"]  # the large run's forward pass is not measured, as in the benchmark
+    table = scale.extrapolation_check({**runs, 100_000: _run(100_000, measured)}, 100_000)
+    row = next(line for line in table if line.startswith("| embed_tsne"))
+    assert row.endswith("| 2.00 |")
+    assert not any(line.startswith("| features") for line in table)  # per-image stages are not "checked"
+
+
+def test_estimated_forward_scales_per_image_cost():
+    runs = {10_000: _run(10_000, {"forward": 400.0}), 100_000: _run(100_000, {"features": 4100.0})}
+    runs[10_000]["stages"]["forward"]["work_s"] = 420.0
+    scale.estimate_forward(runs)
+    estimate = runs[100_000]["stages"]["forward"]
+    assert estimate["estimated_from"] == 10_000
+    assert (estimate["cpu_s"], estimate["work_s"]) == (pytest.approx(4000.0), pytest.approx(4200.0))

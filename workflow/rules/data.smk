@@ -25,6 +25,7 @@ rule data:
         spec=lambda wc: config["datasets"][wc.dataset],
         image_dir=lambda wc: f"{RESULTS}/data/{wc.dataset}/images",
         listing=lambda wc: dataset_listing(wc.dataset),
+    threads: config["threads"]  # processes that check images; the tables do not depend on them
     resources:
         mem_mb=per_images(1000, 1),
         runtime=per_images(10, 1),

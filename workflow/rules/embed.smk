@@ -3,7 +3,7 @@
 # methods, and adding a method makes only its maps), one figures job per (model, dataset).
 
 EMBED = config["embed"]
-EMBED_OPTIONS = {"tsne": ["perplexity"], "umap": ["n_neighbors", "min_dist"], "pca": []}
+EMBED_OPTIONS = {"tsne": ["perplexity", "fit_max"], "umap": ["n_neighbors", "min_dist"], "pca": []}
 # UMAP with a random_state fits on one thread: its job claims one core, so the scheduler runs
 # another job beside it. Its compute threads (params), and so its numbers, are unchanged.
 ONE_CORE_METHODS = {"umap"}

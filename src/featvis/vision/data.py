@@ -17,6 +17,8 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +138,7 @@ class MissingImageError(ManifestError):
 # Batches each loader worker prepares ahead of the model: enough to hide a slow image,
 # few enough that memory stays at a handful of batches.
 PREFETCH_BATCHES = 2
+CHECK_CHUNK = 64  # images a check worker takes at a time: few round trips, and still in order
 
 
 class ImageFiles(Dataset):
@@ -218,28 +221,53 @@ def check_image(path: str) -> tuple[dict, str]:
     return image_quality(path, data), hashlib.sha1(data).hexdigest()
 
 
-def check_images(rows: pd.DataFrame, on_error: str = "raise",
-                 dataset: str = "the dataset") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _checked(path: str) -> tuple[dict, str] | CorruptImageError:
+    """:func:`check_image`, a corrupt image's error returned rather than raised (so that a worker
+    process hands it back in its place)."""
+    try:
+        return check_image(path)
+    except CorruptImageError as error:
+        return error
+
+
+@contextmanager
+def _checker(workers: int) -> Iterator[Callable[[list[str]], Iterator]]:
+    """A function mapping paths to :func:`_checked` results, in order: in this process, or in
+    ``workers`` processes. Leaving the context (an error raised included) drops the work not started."""
+    if workers <= 1:
+        yield lambda paths: map(_checked, paths)
+        return
+    pool = ProcessPoolExecutor(workers)
+    try:
+        yield lambda paths: pool.map(_checked, paths, chunksize=CHECK_CHUNK)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def check_images(rows: pd.DataFrame, on_error: str = "raise", dataset: str = "the dataset",
+                 workers: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Read and decode every image once; return (good rows with a sha1 column, skipped rows
-    with reasons, the quality table of the good rows). Near-constant images are logged."""
+    with reasons, the quality table of the good rows). Near-constant images are logged.
+    ``workers`` > 1 checks in that many processes; the tables are the same, in the same order."""
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
     if rows.empty:
         raise ManifestError(f"{dataset} has no images: its list of images is empty")
     good, skipped, quality = [], [], []
-    for row in tqdm(rows.itertuples(index=False), total=len(rows), desc="check images", unit="image"):
-        try:
-            record, sha1 = check_image(row.path)
-        except CorruptImageError as error:
-            if on_error == "raise":
-                raise
-            log.warning("skipping %s", error)
-            skipped.append({"path": row.path, "reason": str(error)})
-            continue
-        if record["warning"]:
-            log.warning("%s: %s; its features carry little information", row.path, record["warning"])
-        good.append({**row._asdict(), "sha1": sha1})
-        quality.append(record)
+    with _checker(workers) as check:
+        results = tqdm(check(rows["path"].tolist()), total=len(rows), desc="check images", unit="image")
+        for row, result in zip(rows.itertuples(index=False), results):
+            if isinstance(result, CorruptImageError):
+                if on_error == "raise":
+                    raise result
+                log.warning("skipping %s", result)
+                skipped.append({"path": row.path, "reason": str(result)})
+                continue
+            record, sha1 = result
+            if record["warning"]:
+                log.warning("%s: %s; its features carry little information", row.path, record["warning"])
+            good.append({**row._asdict(), "sha1": sha1})
+            quality.append(record)
     if not good:
         raise ManifestError(f"{dataset} has no images left: all {len(skipped)} were unreadable and skipped "
                             f"(on_error: skip), e.g. {skipped[0]['reason']}")
