@@ -82,6 +82,31 @@ def test_greyscale_png_decodes_to_equal_channels(tmp_path):
     np.testing.assert_array_equal(out[..., 2], pixels)
 
 
+def test_16_bit_png_keeps_its_range_instead_of_clipping_to_white(tmp_path):
+    """A 16-bit greyscale PNG (microscopy, scans) is shown over its full range, value / 257, as
+    viewers show it; Pillow's plain convert would clip every value above 255 to white."""
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (16, 1))
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    out = np.asarray(open_image(tmp_path / "deep.png"))
+    np.testing.assert_array_equal(out[..., 0], np.rint(ramp / 257).astype(np.uint8))
+    np.testing.assert_array_equal(out[..., 1], out[..., 0])
+    quality = check_images(rows_for([tmp_path / "deep.png"]), "raise")[2]
+    assert quality.loc[0, "warning"] == "" and quality.loc[0, "std"] > 50
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([0.0, 100.0, 255.0], [0, 100, 255]),                    # already 0-255: as it is
+    ([-1.0, 0.0, 1.0], [0, 128, 255]),                      # signed: stretched min to max
+    ([1000.0, 1000.0, 1000.0], [4, 4, 4]),                 # within 16 bits: / 257
+    ([-7.0, -7.0, -7.0], [0, 0, 0]),                       # constant out of range: no division by 0
+])
+def test_float_tiff_is_scaled_to_8_bit(tmp_path, values, expected):
+    Image.fromarray(np.array([values], np.float32), mode="F").save(tmp_path / "f.tif")
+    out = np.asarray(open_image(tmp_path / "f.tif", channels=1))
+    np.testing.assert_array_equal(out[0], expected)
+
+
 @pytest.fixture(scope="module")
 def large_jpeg(tmp_path_factory):
     """A 5,000 x 3,000 px JPEG of deterministic smooth content (a wallpaper-sized photo)."""

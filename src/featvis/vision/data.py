@@ -34,6 +34,8 @@ from featvis.vision.models import INTERPOLATIONS, Preprocess
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+# Greyscale modes deeper than 8 bits: scaled to 0-255 by ``to_8bit`` before any conversion.
+DEEP_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
 MANIFEST_COLUMNS = ["path", "label", "split", "sha1"]
 QUALITY_COLUMNS = ["path", "width", "height", "mode", "transparent", "std", "warning"]
 
@@ -64,6 +66,8 @@ def _decode(path: str | os.PathLike, mode: str = "RGB", data: bytes | None = Non
     try:
         with _open(path, data) as image:
             image.load()
+            if image.mode in DEEP_MODES:
+                image = to_8bit(image)
             if not image.has_transparency_data:
                 return image.convert(mode), image.mode, False
             rgba = image.convert("RGBA")
@@ -74,6 +78,20 @@ def _decode(path: str | os.PathLike, mode: str = "RGB", data: bytes | None = Non
             return Image.alpha_composite(background, rgba).convert(mode), image.mode, transparent
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise CorruptImageError(f"cannot read image {path}: {error}") from error
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """A 16-bit, 32-bit or float greyscale image as 8-bit ``L``, as image viewers show it:
+    16-bit modes (and ``I`` or ``F`` values within 0-65535 above 255) over their full range
+    (value / 257); values within 0-255 as they are; anything else stretched from its minimum
+    to its maximum. Pillow's own ``convert`` clips every value above 255 to white."""
+    values = np.asarray(image, dtype=np.float64)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if image.mode.startswith("I;16") or (low >= 0 and 255 < high <= 65535):
+        values = values / 257
+    elif low < 0 or high > 255:
+        values = (values - low) * (255 / ((high - low) or 1))
+    return Image.fromarray(np.rint(np.clip(values, 0, 255)).astype(np.uint8))
 
 
 def _open(path: str | os.PathLike, data: bytes | None) -> Image.Image:
