@@ -93,6 +93,7 @@ def test_16_bit_png_keeps_its_range_instead_of_clipping_to_white(tmp_path):
     np.testing.assert_array_equal(out[..., 1], out[..., 0])
     quality = check_images(rows_for([tmp_path / "deep.png"]), "raise")[2]
     assert quality.loc[0, "warning"] == "" and quality.loc[0, "std"] > 50
+    assert quality.loc[0, "mode"].startswith("I")  # the mode as stored in the file
 
 
 @pytest.mark.parametrize("values, expected", [

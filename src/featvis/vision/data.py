@@ -66,16 +66,17 @@ def _decode(path: str | os.PathLike, mode: str = "RGB", data: bytes | None = Non
     try:
         with _open(path, data) as image:
             image.load()
-            if image.mode in DEEP_MODES:
+            stored = image.mode
+            if stored in DEEP_MODES:
                 image = to_8bit(image)
             if not image.has_transparency_data:
-                return image.convert(mode), image.mode, False
+                return image.convert(mode), stored, False
             rgba = image.convert("RGBA")
             transparent = rgba.getchannel("A").getextrema()[0] < 255
             if mode == "RGBA":  # a 4-channel model reads the alpha as its fourth channel
-                return rgba, image.mode, transparent
+                return rgba, stored, transparent
             background = Image.new("RGBA", rgba.size, (*TRANSPARENT_BACKGROUND, 255))
-            return Image.alpha_composite(background, rgba).convert(mode), image.mode, transparent
+            return Image.alpha_composite(background, rgba).convert(mode), stored, transparent
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise CorruptImageError(f"cannot read image {path}: {error}") from error
 
