@@ -273,7 +273,8 @@ def check_images(rows: pd.DataFrame, on_error: str = "raise", dataset: str = "th
     if rows.empty:
         raise ManifestError(f"{dataset} has no images: its list of images is empty")
     good, skipped, quality = [], [], []
-    with _checker(workers) as check:
+    chunks = -(-len(rows) // CHECK_CHUNK)  # no process is started for fewer images than a chunk
+    with _checker(min(workers, chunks)) as check:
         results = tqdm(check(rows["path"].tolist()), total=len(rows), desc="check images", unit="image")
         for row, result in zip(rows.itertuples(index=False), results):
             if isinstance(result, CorruptImageError):
