@@ -86,8 +86,8 @@ def to_8bit(image: Image.Image) -> Image.Image:
     16-bit modes (and ``I`` or ``F`` values within 0-65535 above 255) over their full range
     (value / 257); values within 0-255 as they are; anything else stretched from its minimum
     to its maximum. Pillow's own ``convert`` clips every value above 255 to white."""
-    values = np.asarray(image, dtype=np.float64)
-    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    values = np.asarray(image, dtype=np.float32)  # exact for 16-bit values; half float64's memory
+    low, high = float(values.min()), float(values.max())
     if image.mode.startswith("I;16") or (low >= 0 and 255 < high <= 65535):
         values = values / 257
     elif low < 0 or high > 255:
