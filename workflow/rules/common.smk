@@ -40,6 +40,7 @@ def _resolved_config():
     choose_views(resolved, lambda model: layer_shapes(structures[model]))
     check_views(resolved, structures)
     resolved["shard_plan"] = shard_plan(resolved)  # counted here once; cluster jobs read the same plan
+    resolved["weights_ids"] = {name: s["weights_id"] for name, s in structures.items()}  # see model_spec
     text = yaml.safe_dump(resolved, sort_keys=False)
     written = Path(RESOLVED_CONFIG)
     if not workflow.dryrun and (not written.exists() or written.read_text() != text):  # same bytes: leave it
@@ -99,10 +100,15 @@ def trained_weights(model):
 
 
 def model_spec(model):
-    """The model's config with `weights` pointing at the pipeline's own training output."""
+    """The model's config with `weights` pointing at the pipeline's own training output, and the
+    content digest of its weights file: every rule that loads the model has the spec as a param,
+    so replacing the file at the same path reruns exactly that model's stages (trained weights
+    are a rule input instead)."""
     spec = {k: v for k, v in config["models"][model].items() if k != "train"}
     if "train" in config["models"][model]:
         spec["weights"] = trained_weights(model)
+    elif config["weights_ids"].get(model):
+        spec["weights_id"] = config["weights_ids"][model]
     return spec
 
 

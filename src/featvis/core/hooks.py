@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import nn
 
 from featvis.core.names import unknown
+from featvis.core.probe import probe_input, probe_pass  # noqa: F401 - probe_input re-exported
 from featvis.core.tokengrid import PrefixTokenError, prefix_index, split_layer
 from featvis.core.tokens import layer_output, token_grid
 
@@ -93,13 +94,6 @@ def run_to_layers(model: nn.Module, inputs: torch.Tensor, outputs: dict[str, tor
         model(inputs)
 
 
-def probe_input(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
-    """Zeros of ``input_shape`` on the model's device and in its dtype."""
-    param = next(model.parameters(), None)
-    like = {"device": param.device, "dtype": param.dtype} if param is not None else {}
-    return torch.zeros(input_shape, **like)
-
-
 def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...] | None]:
     """Named modules in the order a probe forward pass first runs them, with the shape
     of that first output (without the batch axis; ``None`` when it is not a tensor)."""
@@ -125,15 +119,3 @@ def probe_calls(
 
     probe_pass(model, input_shape, {name: make_hook(name) for name in layer_names(model)})
     return seen, calls
-
-
-def probe_pass(model: nn.Module, input_shape: tuple[int, ...], hooks: dict[str, Callable]) -> None:
-    """One forward pass of a probe input with ``{module name: forward hook}`` attached, then released."""
-    modules = dict(model.named_modules())
-    handles = [modules[name].register_forward_hook(hook) for name, hook in hooks.items()]
-    try:
-        with torch.no_grad():
-            model(probe_input(model, input_shape))
-    finally:
-        for handle in handles:
-            handle.remove()

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from featvis.core.probe import probe_pass
 from featvis.core.tokengrid import PrefixTokenError, TokenGrid, default_names
 
 ATTRIBUTE = "featvis_token_grid"
@@ -72,8 +73,6 @@ def attach_token_grids(model: nn.Module, input_shape: tuple[int, ...],
                        fixed: Mapping[str, int] | None = None) -> dict[str, TokenGrid]:
     """Find each token layer's grid in one probe pass and mark its module; ``fixed`` (the config's
     ``token_grid``: prefix, height, width) replaces the inference. Returns ``{layer: grid}``."""
-    from featvis.core.hooks import probe_pass  # hooks imports this module
-
     grids: dict[str, TokenGrid] = {}
     seen_grids: list[tuple[int, int]] = []
     wanted = TokenGrid(int(fixed.get("prefix", 1)), int(fixed["height"]), int(fixed["width"])) if fixed else None

@@ -29,8 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from featvis.core.hooks import UnknownLayerError, probe_input, resolve_layer
+from featvis.core.hooks import UnknownLayerError, resolve_layer
 from featvis.core.names import unknown
+from featvis.core.probe import probe_input
 from featvis.core.registry import registrar
 from featvis.core.tokengrid import split_layer
 from featvis.core.tokens import layer_output

@@ -75,7 +75,7 @@ def model_structure(name: str, spec: Mapping[str, Any], cache_dir: str | os.Path
     key = hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"{name}-{key}.json"  # the key is in the name: one file per spec
     cached = _read(path)
-    if cached and _same_file(cached["weights"], cached["weights_stat"]):
+    if cached and "weights_id" in cached and _same_file(cached["weights"], cached["weights_stat"]):
         return cached
     entry = _trace(name, build)
     write_json(path, entry)
@@ -90,10 +90,12 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def _stat(path: str | None) -> list[int] | None:
+    """What tells a replaced weights file from the one traced: size, modification time and inode
+    (a copy, a move or a save over it changes at least one)."""
     if path is None:
         return None
     info = os.stat(path)
-    return [info.st_size, info.st_mtime_ns]
+    return [info.st_size, info.st_mtime_ns, info.st_ino]
 
 
 def _same_file(path: str | None, stat: list[int] | None) -> bool:
@@ -110,6 +112,7 @@ def _trace(name: str, build: Mapping[str, Any]) -> dict[str, Any]:
     from featvis.core.hooks import layer_names, probe_calls
     from featvis.core.tokens import token_grid
     from featvis.vision.attribution import RECTIFIERS
+    from featvis.vision.checkpoints import file_digest
     from featvis.vision.models import load_model
 
     loaded = load_model(build, name)
@@ -118,6 +121,7 @@ def _trace(name: str, build: Mapping[str, Any]) -> dict[str, Any]:
     grids = {n: token_grid(modules[n]) for n in shapes if token_grid(modules[n]) is not None}
     return {"shapes": {k: list(v) if v is not None else None for k, v in shapes.items()},
             "modules": layer_names(loaded.module), "weights": loaded.weights, "weights_stat": _stat(loaded.weights),
+            "weights_id": file_digest(loaded.weights),
             "input": list(loaded.preprocess.input_shape()[1:]),
             "token_grids": {n: [g.prefix, g.height, g.width, list(g.names)] for n, g in grids.items()},
             "repeated": {n: c for n, c in calls.items() if c > 1},
@@ -220,7 +224,7 @@ def check_vision(config: Mapping[str, Any], cache_dir: str | os.PathLike) -> dic
     for name in sorted(config["models"]):  # every model, analysed or rendered: its weights must be here
         try:
             structures[name] = model_structure(name, config["models"][name], cache_dir)
-        except (KeyError, FileNotFoundError, ValueError, TypeError) as error:
+        except Exception as error:  # noqa: BLE001 - a user's model or file can fail in any way: say so at start
             problems.append(_model_problem(name, config["models"][name], error))
     if problems:  # all of them at once: a user fetching weights files learns every name in one go
         raise ConfigError(_model_problems(problems))
@@ -245,7 +249,8 @@ def _model_problem(name: str, spec: Mapping[str, Any], error: Exception) -> str:
     from featvis.vision.models import MissingWeightsError
 
     if not isinstance(error, MissingWeightsError) or not error.file:
-        return f"models.{name}: {error}"
+        known = isinstance(error, KeyError | FileNotFoundError | ValueError | TypeError)
+        return f"models.{name}: {'' if known else type(error).__name__ + ': '}{error}"
     where = ", ".join(error.looked_in)
     if spec.get("weights"):
         fix = f"put the file there, or set models.{name}.weights to where it is"

