@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -113,7 +114,8 @@ def read_pickled_module(path: Path, what: str, main: ModuleType | None = None) -
     except AttributeError as error:
         if "__main__" not in str(error):
             raise
-        name = str(error).split("'")[1] if "'" in str(error) else "its class"
+        found = re.search(r"attribute '(\w+)'", str(error))  # "Can't get attribute 'Net' on <module '__main__'>"
+        name = found.group(1) if found else "ClassName"
         raise CheckpointError(
             f"{what}: {path} is a whole model pickled from a script: its class {name!r} was defined in that script "
             f"(__main__), which is not running here. Name where the class is: `builder: path/to/script.py:{name}` "
@@ -152,7 +154,7 @@ def _read_safetensors(path: Path, what: str) -> StateDict:
 def _unreadable(path: Path, what: str, error: BaseException) -> UnreadableCheckpointError:
     size = path.stat().st_size if path.exists() else 0
     return UnreadableCheckpointError(
-        f"{what}: weights file {path} ({size:,} bytes) cannot be read: it is truncated, corrupt or not a torch "
+        f"{what}: {path} ({size:,} bytes) cannot be read: it is truncated, corrupt or not a torch "
         f"checkpoint ({type(error).__name__}: {_first_line(error)}). Copy or save it again")
 
 

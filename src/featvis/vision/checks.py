@@ -90,12 +90,12 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def _stat(path: str | None) -> list[int] | None:
-    """What tells a replaced weights file from the one traced: size, modification time and inode
-    (a copy, a move or a save over it changes at least one)."""
+    """What tells a replaced weights file from the one traced: size, inode, modification and status
+    change times (a copy, a move or a save over it changes the ctime even when the mtime is kept)."""
     if path is None:
         return None
     info = os.stat(path)
-    return [info.st_size, info.st_mtime_ns, info.st_ino]
+    return [info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns]
 
 
 def _same_file(path: str | None, stat: list[int] | None) -> bool:
