@@ -187,6 +187,7 @@ def test_start_check_lists_every_checkpoint_problem(finetuned, script_net, tmp_p
         check_vision({"datasets": {}, "models": models, "analyses": []}, tmp_path / "cache")
     lines = str(error.value).splitlines()
     assert lines[0] == "3 models cannot be loaded:"
-    assert any(line.startswith("  - models.cut: resnet18: ") and "cut.pt (1,000 bytes) cannot be read: it is truncated" in line for line in lines)
+    truncated = "cut.pt (1,000 bytes) cannot be read: it is truncated"
+    assert any(line.startswith("  - models.cut: resnet18: ") and truncated in line for line in lines)
     assert any(line.startswith("  - models.head: resnet18: the classifier head 'fc'") for line in lines)
     assert any(line.startswith("  - models.pickle: module: ") and "builder:" in line for line in lines)

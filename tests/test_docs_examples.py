@@ -101,11 +101,31 @@ def make_inputs(root: Path) -> None:
     (root / "scans.csv").write_text("\n".join(rows) + "\n")
     import torchvision
 
-    (root / "models").mkdir()
-    torch.save(torchvision.models.resnet18(weights=None).state_dict(), root / "models/resnet18.pth")
-    mine = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                               torch.nn.Flatten(), torch.nn.Linear(8, 2))
-    torch.save(mine, root / "models/mine.pt")
+    (root / "models").mkdir()  # README "Your own model": a fine-tuned ResNet-18 and a class from a script
+    torch.save(torchvision.models.resnet18(weights=None, num_classes=5).state_dict(), root / "models/resnet18_birds.pt")
+    (root / "my_net.py").write_text(MY_NET)
+    subprocess.run([sys.executable, "my_net.py"], cwd=root, check=True)
+
+
+MY_NET = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 16, 3, stride=2)
+        self.head = nn.Sequential(nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 2))
+
+    def forward(self, x):
+        return self.head(self.conv2(self.conv1(x).relu()))
+
+
+if __name__ == "__main__":  # training would go here
+    torch.save(Net(), "models/net.pt")
+"""
 
 
 @pytest.fixture(scope="module")
