@@ -191,3 +191,20 @@ def test_start_check_lists_every_checkpoint_problem(finetuned, script_net, tmp_p
     assert any(line.startswith("  - models.cut: resnet18: ") and truncated in line for line in lines)
     assert any(line.startswith("  - models.head: resnet18: the classifier head 'fc'") for line in lines)
     assert any(line.startswith("  - models.pickle: module: ") and "builder:" in line for line in lines)
+
+
+def test_weights_and_builder_source_make_the_identity(script_net, tmp_path):
+    """What every stage's params carry: a changed weights file or builder file is a new identity."""
+    from featvis.vision.checks import model_structure
+
+    for name in ("my_net.py", "state.pt"):
+        (tmp_path / name).write_bytes((script_net / name).read_bytes())
+    spec = {"architecture": "module", "builder": f"{tmp_path / 'my_net.py'}:Net", "weights": str(tmp_path / "state.pt"),
+            "image_size": 16}
+    first = model_structure("mine", spec, tmp_path / "cache")["weights_id"]
+    assert first == model_structure("mine", spec, tmp_path / "cache")["weights_id"]
+    assert first.count("sha256:") == 2
+    with open(tmp_path / "my_net.py", "a") as handle:
+        handle.write("# a new line in the model's source\n")
+    second = model_structure("mine", spec, tmp_path / "cache")["weights_id"]
+    assert second.split()[0] == first.split()[0] and second != first

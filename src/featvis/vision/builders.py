@@ -29,10 +29,22 @@ def split_reference(reference: str) -> tuple[str, str]:
     return where, name
 
 
+def builder_file(reference: str | None) -> str | None:
+    """The source file a ``builder:`` names (``None`` for a package's function, or none)."""
+    if not reference:
+        return None
+    where = str(reference).rpartition(":")[0]
+    return str(Path(where).resolve()) if _is_file(where) and Path(where).is_file() else None
+
+
+def _is_file(where: str) -> bool:
+    return where.endswith(".py") or "/" in where or "\\" in where
+
+
 def import_builder(reference: str) -> tuple[Callable, ModuleType]:
     """The callable a ``builder:`` names, and the module it lives in."""
     where, name = split_reference(reference)
-    module = _import_file(where) if where.endswith(".py") or "/" in where or "\\" in where else _import_module(where)
+    module = _import_file(where) if _is_file(where) else _import_module(where)
     if not hasattr(module, name):
         public = [n for n in vars(module) if not n.startswith("_") and callable(getattr(module, n))]
         raise BuilderError(f"builder {reference!r}: {unknown('name', name, public)} in {_where(module)}")

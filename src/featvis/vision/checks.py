@@ -75,7 +75,7 @@ def model_structure(name: str, spec: Mapping[str, Any], cache_dir: str | os.Path
     key = hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"{name}-{key}.json"  # the key is in the name: one file per spec
     cached = _read(path)
-    if cached and "weights_id" in cached and _same_file(cached["weights"], cached["weights_stat"]):
+    if cached and "sources" in cached and all(_same_file(path, stat) for path, stat in cached["sources"]):
         return cached
     entry = _trace(name, build)
     write_json(path, entry)
@@ -105,6 +105,14 @@ def _same_file(path: str | None, stat: list[int] | None) -> bool:
         return False
 
 
+def _identity(sources: list[str]) -> str | None:
+    """What every stage's cache keys on: the content of the weights file and of a builder's source
+    file, so replacing either reruns that model's stages."""
+    from featvis.vision.checkpoints import file_digest
+
+    return " ".join(file_digest(path) for path in sources) or None
+
+
 def _trace(name: str, build: Mapping[str, Any]) -> dict[str, Any]:
     """Load the model (this checks the architecture, the weights file and the input size) and run one probe."""
     from torch import nn
@@ -112,16 +120,17 @@ def _trace(name: str, build: Mapping[str, Any]) -> dict[str, Any]:
     from featvis.core.hooks import layer_names, probe_calls
     from featvis.core.tokens import token_grid
     from featvis.vision.attribution import RECTIFIERS
-    from featvis.vision.checkpoints import file_digest
+    from featvis.vision.builders import builder_file
     from featvis.vision.models import load_model
 
     loaded = load_model(build, name)
+    sources = [p for p in (loaded.weights, builder_file(build.get("builder"))) if p is not None]
     shapes, calls = probe_calls(loaded.module, loaded.preprocess.input_shape())
     modules = dict(loaded.module.named_modules())
     grids = {n: token_grid(modules[n]) for n in shapes if token_grid(modules[n]) is not None}
     return {"shapes": {k: list(v) if v is not None else None for k, v in shapes.items()},
-            "modules": layer_names(loaded.module), "weights": loaded.weights, "weights_stat": _stat(loaded.weights),
-            "weights_id": file_digest(loaded.weights),
+            "modules": layer_names(loaded.module), "weights": loaded.weights,
+            "sources": [[path, _stat(path)] for path in sources], "weights_id": _identity(sources),
             "input": list(loaded.preprocess.input_shape()[1:]),
             "token_grids": {n: [g.prefix, g.height, g.width, list(g.names)] for n, g in grids.items()},
             "repeated": {n: c for n, c in calls.items() if c > 1},
