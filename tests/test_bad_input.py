@@ -81,6 +81,36 @@ def test_missing_weights_named_at_start(root, image_folder):
     assert not (root / "results/data").exists() and not (root / "logs").exists()
 
 
+def test_checkpoint_problems_stop_a_real_run_at_start(root, image_folder):
+    """A truncated file, another head size and a class pickled from a script: one line each on the
+    console, before any job, with no traceback."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from featvis.vision.models import MnistCNN
+
+    torch.save(MnistCNN(num_classes=5).state_dict(), root / "five.pt")
+    (root / "cut.pt").write_bytes((root / "five.pt").read_bytes()[:500])
+    (root / "net.py").write_text("import torch\nclass Net(torch.nn.Conv2d):\n    pass\n"
+                                 "torch.save(Net(3, 4, 3), 'net.pt')\n")
+    subprocess.run([sys.executable, "net.py"], cwd=root, check=True)
+    config = folder_config(image_folder)
+    config["models"] = {"cut": {"architecture": "mnist_cnn", "weights": "cut.pt"},
+                        "head": {"architecture": "mnist_cnn", "weights": "five.pt", "num_classes": 10},
+                        "script": {"architecture": "module", "weights": "net.pt", "image_size": 16}}
+    config["analyses"] = []
+    result = snakemake(root, write_config(root / "c.yaml", config))
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "featvis: 3 models cannot be loaded:" in result.stderr
+    assert "models.cut: mnist_cnn: cut.pt (500 bytes) cannot be read: it is truncated" in result.stderr
+    assert "models.head: mnist_cnn: the classifier head 'fc' in five.pt has 5 outputs" in result.stderr
+    assert "set `num_classes: 5`" in result.stderr
+    assert "models.script: module: net.pt is a whole model pickled from a script: its class 'Net'" in result.stderr
+    assert not (root / "results/data").exists() and not (root / "logs").exists()
+
+
 def test_unknown_layer_names_closest_first(root, image_folder):
     code, out = dry_run(root, folder_config(image_folder, layers=("_block.10",)))
     assert code != 0
