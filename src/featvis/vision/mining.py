@@ -138,7 +138,7 @@ def nonfinite_summary(topk: dict[str, np.ndarray], listed: int = 1000) -> dict:
 def _warn_missing(name: str, record: dict) -> None:
     if record["images"]:
         counted = f"{record['activations']} non-finite activations, " if record["activations"] >= 0 else ""
-        log.warning("layer %s: %d images left out of the ranking of %d (image, channel) pairs for NaN or "
+        log.warning("layer %s: %d images left out of some channels' rankings (%d image-channel pairs) for NaN or "
                     "infinite activations (%sfirst images: %s)", name, record["images"], record["pairs"], counted,
                     ", ".join(map(str, record["image_indices"][:10])))
 
