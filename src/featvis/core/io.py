@@ -150,7 +150,9 @@ def npy_writer(path: str | os.PathLike, shape: tuple[int, ...], dtype: Any) -> I
             yield array
             array.flush()
         finally:
-            array._mmap.close()  # release the mapping before the rename or removal
+            mapping = getattr(array, "_mmap", None)  # release the mapping before the rename or removal
+            if mapping is not None:
+                mapping.close()
 
 
 def save_torch(obj: Any, path: str | os.PathLike) -> None:

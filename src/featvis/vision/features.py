@@ -82,10 +82,10 @@ def layer_stats(activation: torch.Tensor) -> LayerStats:
                       bottom.cpu().numpy(), grid(where_min), (h, w), nonfinite)
 
 
-def nonfinite_record(per_image: np.ndarray, offset: int = 0, listed: int = 1000) -> dict:
+def nonfinite_record(per_image: np.ndarray, listed: int = 1000) -> dict:
     """For a sidecar: non-finite activations in all, the images that hold any, and (at most
     ``listed`` of) their indices."""
-    images = np.flatnonzero(per_image) + offset
+    images = np.flatnonzero(per_image)
     return {"activations": int(per_image.sum()), "images": len(images), "image_indices": images[:listed].tolist()}
 
 
