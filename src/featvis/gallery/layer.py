@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from featvis.core.io import read_json, write_text
+from featvis.core.io import link_or_copy, read_json, save_image, write_text
 from featvis.core.units import JPEG_QUALITY, UNIT_FILE, UNITS_ROOT, unit_stem
 from featvis.gallery import charts
 from featvis.gallery.html import esc, figure, note, page, section
@@ -107,12 +106,7 @@ def _thumbnail(pictures: Sequence[Picture]) -> Image.Image | None:
 def _copy(src: Path, dest: Path) -> None:
     """A hard link where the file system allows (no second copy of thousands of pictures; the
     gallery still stands alone), else a copy."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.unlink(missing_ok=True)
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copyfile(src, dest)
+    link_or_copy(src, dest)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -135,8 +129,7 @@ def build_layer(out: str | os.PathLike, results: str | os.PathLike, model: str, 
         pictures = data.pictures.get(c, [])
         thumb = _thumbnail(pictures)
         if thumb is not None:
-            (out / "thumbs").mkdir(parents=True, exist_ok=True)
-            thumb.save(out / "thumbs" / f"{unit_stem(c)}.jpg", format="JPEG", quality=JPEG_QUALITY)
+            save_image(out / "thumbs" / f"{unit_stem(c)}.jpg", thumb, format="JPEG", quality=JPEG_QUALITY)
         tiles.append(_tile(c, thumb is not None, dataset_max, render_ratio(pictures)))
         write_text(out / f"{c}.html", _unit_page(data, c, pictures, dataset_max))
     figure_html = []

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
-from featvis.core.io import write_text
+from featvis.core.io import copy_file, write_bytes, write_text
 from featvis.gallery.html import esc, figure, note, page, section, table
 
 
@@ -18,12 +17,11 @@ def write_assets(out: str | os.PathLike) -> None:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("gallery.css", "gallery.js"):
-        (out / name).write_bytes(resources.files("featvis.gallery").joinpath("static", name).read_bytes())
+        write_bytes(out / name, resources.files("featvis.gallery").joinpath("static", name).read_bytes())
 
 
 def _copy(src: str | os.PathLike, dest: Path) -> str:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
+    copy_file(src, dest)
     return dest.name
 
 

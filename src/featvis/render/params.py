@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from featvis.core.registry import registrar
+from featvis.render.transforms import resize_bilinear
 
 # Square root of ImageNet's RGB covariance (U * sqrt(S) of its SVD), as in Lucid.
 IMAGENET_COLOUR_SQRT = np.array(
@@ -87,7 +88,7 @@ class ImageParam(nn.Module):
     def decorrelated(self) -> torch.Tensor:
         x = self.spatial()
         for part in self.shared:
-            x = x + F.interpolate(part, size=(self.height, self.width), mode="bilinear", align_corners=False)
+            x = x + resize_bilinear(part, (self.height, self.width))  # deterministic backward on CUDA
         return x
 
     def forward(self) -> torch.Tensor:
@@ -168,7 +169,7 @@ class LaplacianParam(ImageParam):
         size = (self.height, self.width)
         out = self.levels[0]
         for level in self.levels[1:]:
-            out = out + F.interpolate(level, size=size, mode="bilinear", align_corners=False)
+            out = out + resize_bilinear(level, size)
         return out
 
     def set_spatial(self, x: torch.Tensor) -> None:

@@ -3,8 +3,10 @@
 Each transform is an ``nn.Module`` called as ``t(images, rng)`` and draws its random
 values per item from :class:`ItemRng`, so each render in a batch sees its own stream.
 The geometric ones are affine maps; :class:`Compose` multiplies a run of them into a
-single matrix per item and resamples once (one ``grid_sample`` instead of five), which
-is what keeps transforms cheap next to the model.
+single matrix per item and resamples once (one bilinear sampling instead of five), which
+is what keeps transforms cheap next to the model. The sampling is :func:`bilinear_sample`:
+``grid_sample`` on the CPU, the same result by ``gather`` elsewhere, whose backward is
+deterministic on CUDA where ``grid_sample``'s is not.
 
 Affine maps are written in pixel units around the image centre, from output pixel
 position to input pixel position (the form ``affine_grid`` wants).
@@ -87,8 +89,7 @@ def warp(images: torch.Tensor, matrices: torch.Tensor, out_size: tuple[int, int]
     to_norm_in = torch.diag(torch.tensor([2.0 / w_in, 2.0 / h_in, 1.0]))
     from_norm_out = torch.diag(torch.tensor([w_out / 2.0, h_out / 2.0, 1.0]))
     theta = (to_norm_in @ matrices @ from_norm_out)[:, :2].to(images)
-    out = F.grid_sample(images - fill, affine_grid(theta, h_out, w_out), mode="bilinear", padding_mode="zeros",
-                        align_corners=False)
+    out = bilinear_sample(images - fill, affine_grid(theta, h_out, w_out))
     if gain is None:
         return out + fill
     return torch.addcmul(bias + fill * gain, out, gain)
@@ -101,6 +102,70 @@ def affine_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
     t = theta[:, :, :, None, None]  # (B, 2, 3, 1, 1)
     grid = t[:, :, 0] * xs[None, None, None, :] + t[:, :, 1] * ys[None, None, :, None] + t[:, :, 2]
     return grid.permute(0, 2, 3, 1)  # (B, H, W, 2)
+
+
+# Torch's own CPU kernels for grid_sample and bilinear resizing are deterministic (one thread per
+# batch item or channel) and several times faster than the portable forms below; elsewhere (CUDA)
+# their backward accumulates with atomics and has no deterministic kernel. Tests set this False to
+# run the portable forms, the ones CUDA runs, on the CPU.
+TORCH_KERNELS_ON_CPU = True
+
+
+def _torch_kernels(x: torch.Tensor) -> bool:
+    return TORCH_KERNELS_ON_CPU and x.device.type == "cpu"
+
+
+def bilinear_sample(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """``F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)``
+    with a backward that is deterministic on every device: off the CPU, one ``gather`` of the four
+    neighbours, whose backward (a ``scatter_add``) is deterministic on CUDA under
+    ``torch.use_deterministic_algorithms(True)``. Gradients flow to ``images`` only."""
+    if _torch_kernels(images):
+        return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    batch, channels, height, width = images.shape
+    out_h, out_w = grid.shape[1:3]
+    # grid_sample's unnormalisation for align_corners=False, in its float operations
+    x = (grid[..., 0] + 1) * (width / 2) - 0.5
+    y = (grid[..., 1] + 1) * (height / 2) - 0.5
+    x0, y0 = x.floor(), y.floor()
+    fx, fy = x - x0, y - y0
+    x0, y0 = x0.long(), y0.long()
+    indices, weights = [], []
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            xi, yi = x0 + dx, y0 + dy
+            inside = (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)  # zeros padding outside
+            indices.append(yi.clamp(0, height - 1) * width + xi.clamp(0, width - 1))
+            weights.append(torch.where(inside, wy * wx, 0.0))
+    index = torch.stack(indices, 1).reshape(batch, 1, 4 * out_h * out_w).expand(batch, channels, -1)
+    corners = images.reshape(batch, channels, height * width).gather(2, index).view(batch, channels, 4, out_h, out_w)
+    weight = torch.stack(weights, 1).to(images.dtype)[:, None]  # (B, 1, 4, H, W)
+    return (corners * weight).sum(2)
+
+
+def resize_bilinear(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``F.interpolate(images, size, mode="bilinear", align_corners=False)`` with a backward that is
+    deterministic on every device: off the CPU, two matrix products with (out, in) interpolation
+    matrices (``F.interpolate``'s bilinear backward has no deterministic CUDA kernel)."""
+    if _torch_kernels(images):
+        return F.interpolate(images, size=size, mode="bilinear", align_corners=False)
+    rows = _interpolation_matrix(images.shape[-2], size[0]).to(images)
+    cols = _interpolation_matrix(images.shape[-1], size[1]).to(images)
+    return rows @ images @ cols.T
+
+
+def _interpolation_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """(n_out, n_in) linear interpolation weights, half-pixel centres, edge clamped (align_corners=False)."""
+    scale = torch.tensor(n_in / n_out, dtype=torch.float32)  # in float32, as F.interpolate computes it
+    source = (scale * (torch.arange(n_out, dtype=torch.float32) + 0.5) - 0.5).clamp(min=0)
+    low = source.long().clamp(max=n_in - 1)
+    high = (low + 1).clamp(max=n_in - 1)
+    frac = source - low
+    matrix = torch.zeros(n_out, n_in)
+    rows = torch.arange(n_out)
+    matrix.index_put_((rows, low), 1 - frac, accumulate=True)
+    matrix.index_put_((rows, high), frac, accumulate=True)
+    return matrix
 
 
 def _eye(batch: int) -> torch.Tensor:

@@ -11,7 +11,9 @@ UMAP also runs after a PCA to 50 dimensions: its neighbour search is what grows 
 Small datasets (from 2 images up): every parameter that must not exceed the number of
 images is capped, with a log line; a method that cannot run on so few points falls back
 to PCA's layout, and identical features give every image the origin (docs/embed.md).
-:func:`fit_embedding` returns the parameters a map was really made with.
+:func:`fit_embedding` returns the parameters a map was really made with. Features with NaN
+or infinite values are refused with an error naming the images (they would poison the
+standardization, and so every coordinate).
 """
 
 from __future__ import annotations
@@ -166,6 +168,13 @@ def fit_embedding(features: np.ndarray, method: str, seed: int = 0, threads: int
     if features.ndim != 2 or len(features) < 2 or features.shape[1] < 1:
         raise EmbedError(f"a map needs at least 2 feature vectors in an (N, D) array, got shape {features.shape}")
     n, dims = features.shape
+    bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
+    if len(bad):
+        raise EmbedError(
+            f"{len(bad)} of {n} images have NaN or infinite features (rows {', '.join(map(str, bad[:10]))}"
+            f"{' ...' if len(bad) > 10 else ''}): the model gave non-finite activations for them (the features "
+            "stage's meta.json lists them under 'nonfinite'); remove those images from the dataset or fix the model"
+        )
     z = standardize(features)
     if not z.any():
         log.warning("all %d feature vectors are identical: the %s map puts every image at (0, 0)", n, method)

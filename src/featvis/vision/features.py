@@ -4,6 +4,11 @@ For each image and channel we keep the spatial mean, the spatial maximum and whe
 that maximum is (row, column on the layer's grid): everything patch mining, nearest
 neighbours and embeddings need, in O(images x channels) instead of full feature maps.
 Work is split into shards (slices of the manifest) that merge by concatenation.
+
+An (image, channel) whose map holds a NaN or an infinity is *missing*: its mean, max and min
+are stored as NaN, so rankings leave the image out for that channel (``featvis.vision.mining``),
+and the non-finite activations are counted per image, logged as a warning and recorded in
+each layer's ``meta.json`` (``nonfinite``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from featvis.core.hooks import capture, run_to_layers
-from featvis.core.io import commit_npy, open_npy_writer, save_npz, write_sidecar
+from featvis.core.io import npy_writer, save_npz, write_sidecar
 from featvis.vision.data import iter_batches
 from featvis.vision.models import LoadedModel
 
@@ -32,7 +37,8 @@ STATS = ("mean", "max", "argmax", "min", "argmin")
 class LayerStats:
     """Statistics of one batch at one layer: (N, C) mean, max and min, (N, C, 2) argmax and
     argmin (the minima let the bottom-K patches come from these statistics too, with no
-    second pass over the images)."""
+    second pass over the images), and (N,) non-finite activations per image. A missing
+    (image, channel), one whose map is not all finite, has NaN mean, max and min."""
 
     mean: np.ndarray
     max: np.ndarray
@@ -40,26 +46,54 @@ class LayerStats:
     min: np.ndarray
     argmin: np.ndarray
     spatial: tuple[int, int]
+    nonfinite: np.ndarray
+
+
+def nonfinite_per_image(activation: torch.Tensor) -> np.ndarray:
+    """(N,) count of NaN and infinite values in each image's activation."""
+    return (~torch.isfinite(activation)).reshape(len(activation), -1).sum(1).cpu().numpy().astype(np.int64)
 
 
 def layer_stats(activation: torch.Tensor) -> LayerStats:
     """Reduce an (N, C, H, W) or (N, C) activation over its spatial positions."""
     if activation.ndim == 2:
-        values = activation.float().cpu().numpy()
+        values = activation.float()
+        values = torch.where(torch.isfinite(values), values, torch.nan).cpu().numpy()
         zeros = np.zeros((*values.shape, 2), np.int32)
-        return LayerStats(values, values, zeros, values, zeros, (1, 1))
+        return LayerStats(values, values, zeros, values, zeros, (1, 1), nonfinite_per_image(activation))
     if activation.ndim != 4:
         raise ValueError(f"expected an (N, C, H, W) or (N, C) activation, got shape {tuple(activation.shape)}")
     n, c, h, w = activation.shape
     flat = activation.float().reshape(n, c, h * w)
     top, where_max = flat.max(dim=2)
     bottom, where_min = flat.min(dim=2)
+    mean = flat.mean(dim=2)
+    # NaN reaches both extremes, +inf the max and -inf the min: no extra pass over the maps
+    finite = torch.isfinite(top) & torch.isfinite(bottom)
+    nonfinite = np.zeros(n, np.int64)
+    if not bool(finite.all()):
+        top, bottom, mean = (torch.where(finite, t, torch.nan) for t in (top, bottom, mean))
+        nonfinite = nonfinite_per_image(flat)
 
     def grid(where: torch.Tensor) -> np.ndarray:
         return torch.stack((where // w, where % w), dim=2).to(torch.int32).cpu().numpy()
 
-    return LayerStats(flat.mean(dim=2).cpu().numpy(), top.cpu().numpy(), grid(where_max),
-                      bottom.cpu().numpy(), grid(where_min), (h, w))
+    return LayerStats(mean.cpu().numpy(), top.cpu().numpy(), grid(where_max),
+                      bottom.cpu().numpy(), grid(where_min), (h, w), nonfinite)
+
+
+def nonfinite_record(per_image: np.ndarray, listed: int = 1000) -> dict:
+    """For a sidecar: non-finite activations in all, the images that hold any, and (at most
+    ``listed`` of) their indices."""
+    images = np.flatnonzero(per_image)
+    return {"activations": int(per_image.sum()), "images": len(images), "image_indices": images[:listed].tolist()}
+
+
+def warn_nonfinite(what: str, record: dict) -> None:
+    if record["images"]:
+        log.warning("%s: %d non-finite (NaN or infinite) activations in %d images (first: %s); each such image "
+                    "is left out of the ranking of the channels concerned", what, record["activations"],
+                    record["images"], ", ".join(map(str, record["image_indices"][:10])))
 
 
 @dataclass
@@ -120,17 +154,13 @@ def extract_shard(
                 chunks[name].append(layer_stats(outputs[name]))
     timing.wall_s += time.perf_counter() - start
     log.info(timing.summary(f"features {model.name}, {workers} loader workers"))
-    return {
-        name: {
-            "mean": np.concatenate([s.mean for s in stats]),
-            "max": np.concatenate([s.max for s in stats]),
-            "argmax": np.concatenate([s.argmax for s in stats]),
-            "min": np.concatenate([s.min for s in stats]),
-            "argmin": np.concatenate([s.argmin for s in stats]),
-            "spatial": np.array(stats[0].spatial, np.int32),
-        }
-        for name, stats in chunks.items()
-    }
+    shard = {}
+    for name, stats in chunks.items():
+        shard[name] = {key: np.concatenate([getattr(s, key) for s in stats]) for key in (*STATS, "nonfinite")}
+        shard[name]["spatial"] = np.array(stats[0].spatial, np.int32)
+        warn_nonfinite(f"features {model.name} {name} (image numbers within this shard)",
+                       nonfinite_record(shard[name]["nonfinite"]))
+    return shard
 
 
 def write_shard(shard: dict[str, dict[str, np.ndarray]], out_dir: str | os.PathLike) -> None:
@@ -147,16 +177,19 @@ def merge_shards(shard_files: list[str | os.PathLike], out_dir: str | os.PathLik
     total = sum(len(s["mean"]) for s in shards)
     for stat in STATS:
         first = shards[0][stat]
-        writer = open_npy_writer(out_dir / f"{stat}.npy", (total, *first.shape[1:]), first.dtype)
-        row = 0
-        for shard in shards:
-            block = shard[stat]
-            writer[row : row + len(block)] = block
-            row += len(block)
-        commit_npy(writer, out_dir / f"{stat}.npy")
+        with npy_writer(out_dir / f"{stat}.npy", (total, *first.shape[1:]), first.dtype) as writer:
+            row = 0
+            for shard in shards:
+                block = shard[stat]
+                writer[row : row + len(block)] = block
+                row += len(block)
+    # shards written before non-finite values were counted have none recorded
+    per_image = [s["nonfinite"] if "nonfinite" in s else np.zeros(len(s["mean"]), np.int64) for s in shards]
+    nonfinite = nonfinite_record(np.concatenate(per_image))
+    warn_nonfinite(f"features {sidecar.get('model', '')} {sidecar.get('layer', out_dir.name)}".strip(), nonfinite)
     spatial = shards[0]["spatial"].tolist()
     write_sidecar(out_dir / "meta.json", n_images=total, channels=int(shards[0]["mean"].shape[1]),
-                  spatial=spatial, **sidecar)
+                  spatial=spatial, nonfinite=nonfinite, **sidecar)
 
 
 def load_layer(layer_dir: str | os.PathLike) -> dict[str, np.ndarray]:

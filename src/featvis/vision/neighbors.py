@@ -4,7 +4,9 @@ Exact search computes distances in float64 in blocks of queries (memory O(block 
 ties go to the lower image index. For 100k+ images a faiss index can be chosen
 (``faiss_flat`` exact, ``faiss_hnsw`` approximate); indexes live in a registry.
 A query is never its own neighbour, so a dataset of N images gives at most N - 1
-neighbours: a larger k is capped there, with a log line.
+neighbours: a larger k is capped there, with a log line. Features with NaN or infinite
+values (a model that gave non-finite activations, which the features stage reports) are refused
+with an error naming the images: such a row would poison every distance it takes part in.
 """
 
 from __future__ import annotations
@@ -104,6 +106,18 @@ INDEXES["faiss_flat"] = _faiss_search(_flat)
 INDEXES["faiss_hnsw"] = _faiss_search(_hnsw)
 
 
+def require_finite(features: np.ndarray) -> None:
+    """Refuse features with NaN or infinite values, naming the images (rows) that hold them."""
+    bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
+    if len(bad):
+        raise NeighborError(
+            f"{len(bad)} of {len(features)} images have NaN or infinite features (rows "
+            f"{', '.join(map(str, bad[:10]))}{' ...' if len(bad) > 10 else ''}): the model gave non-finite "
+            "activations for them (the features stage's meta.json lists them under 'nonfinite'); remove "
+            "those images from the dataset or fix the model"
+        )
+
+
 def neighbor_count(k: int, n: int) -> int:
     """``k`` capped at the ``n - 1`` other images a query has (logged when capped)."""
     if n < 2:
@@ -122,6 +136,7 @@ def nearest(features: np.ndarray, queries: Sequence[int], k: int, metric: str = 
         raise NeighborError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
     if index not in INDEXES:
         raise NeighborError(f"unknown index {index!r}; known: {', '.join(sorted(INDEXES))}")
+    require_finite(features)
     k = neighbor_count(k, len(features))
     queries = np.asarray(queries, dtype=np.int64)
     return INDEXES[index](features, queries, k, metric, threads)
