@@ -123,7 +123,7 @@ def build_layer(out: str | os.PathLike, results: str | os.PathLike, model: str, 
     for pictures in data.pictures.values():
         for p in pictures:
             _copy(p.path, out / "img" / p.copy_name)
-    dataset_max = {name: np.asarray(m.max(axis=0), dtype=np.float64) for name, m in data.maxima.items()}
+    dataset_max = {name: np.asarray(np.nanmax(m, axis=0), dtype=np.float64) for name, m in data.maxima.items()}
     tiles = []
     for c in data.channels:
         pictures = data.pictures.get(c, [])

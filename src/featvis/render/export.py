@@ -34,7 +34,7 @@ def load_channel_maxima(path: str | os.PathLike | None) -> np.ndarray | None:
     path = Path(path)
     if path.suffix == ".npy":
         maxima = np.load(path, mmap_mode="r")
-        return np.asarray(maxima.max(axis=0) if maxima.ndim == 2 else maxima, dtype=np.float64).reshape(-1)
+        return np.asarray(np.nanmax(maxima, axis=0) if maxima.ndim == 2 else maxima, dtype=np.float64).reshape(-1)
     data = read_json(path)
     return np.asarray(data["max"] if isinstance(data, dict) else data, dtype=np.float64)
 
