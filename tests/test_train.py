@@ -10,9 +10,11 @@ import pytest
 import torch
 from torch import nn
 
+from featvis.core.config import ConfigError
 from featvis.core.device import make_deterministic
+from featvis.vision.checks import check_vision
 from featvis.vision.data import folder_rows, iter_batches
-from featvis.vision.models import Preprocess, load_model
+from featvis.vision.models import ARCHITECTURES, Preprocess, load_model
 from featvis.vision.train import (
     HeadError,
     StartWeightsError,
@@ -102,6 +104,25 @@ def test_no_head_is_refused():
         check_outputs(tokens, preprocess, "1", 3, "mine")
 
 
+@pytest.fixture
+def headless(monkeypatch):
+    """A registered architecture with no classifier: convolutions, pooled to 7 channels."""
+    def build(spec):
+        module = nn.Sequential(nn.Conv2d(3, 7, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        return module, Preprocess(32, (0.5,) * 3, (0.5,) * 3), None
+
+    monkeypatch.setitem(ARCHITECTURES, "headless", build)
+    return "headless"
+
+
+def test_a_model_without_a_head_is_refused_when_its_structure_is_probed(headless, tmp_path):
+    config = {"datasets": {}, "analyses": [], "models": {"net": {
+        "architecture": headless, "class_names": ["a", "b", "c"], "num_classes": 3, "train": {"dataset": "d"}}}}
+    with pytest.raises(ConfigError, match="models.net: featvis cannot train architecture headless: it finds no "
+                                          "classifier head"):
+        check_vision(config, tmp_path)
+
+
 def test_find_head_names_timm_and_torchvision_heads():
     assert find_head(stand_in("timm:test_vit")) == "head"
     assert find_head(stand_in("squeezenet1_1")) is None  # its classifier is a convolution
@@ -165,6 +186,8 @@ def trained(spec, manifest):
 def test_training_is_deterministic_and_its_weights_load_back(manifest):
     module, record, weights = trained(SPEC, manifest)
     assert trained(SPEC, manifest)[2] == weights  # same bytes at the same threads
+    loader = {**SPEC, "train": {**SPEC["train"], "workers": 1}}
+    assert trained(loader, manifest)[2] == weights  # and whoever decodes the images
     assert record["class_names"] == ["blue", "green", "red"] and record["head"] == "fc"
     assert (record["n_train"], record["n_val"]) == (9, 3)
     assert 0 <= record["train_accuracy"] <= 1 and 0 <= record["val_accuracy"] <= 1

@@ -46,10 +46,11 @@ def holdout(labels: Sequence[str], fraction: float, seed: int) -> list[str]:
     another class, leaves a class's split as it was."""
     if not 0 < fraction < 1:
         raise ValueError(f"split {fraction!r} must be strictly between 0 and 1")
-    labels = list(labels)
+    by_class: dict[str, list[int]] = {}
+    for row, label in enumerate(labels):
+        by_class.setdefault(label, []).append(row)
     splits = [TRAIN] * len(labels)
-    for label in sorted(set(labels)):
-        rows = [i for i, other in enumerate(labels) if other == label]
+    for label, rows in by_class.items():
         held = min(max(math.floor(fraction * len(rows) + 0.5), 1), len(rows) - 1)
         generator = np.random.default_rng([seed, zlib.crc32(label.encode())])
         for position in generator.permutation(len(rows))[:held]:
@@ -207,8 +208,8 @@ def train_classifier(
             total, seen = 0.0, 0
             for start, images in iter_batches([paths[i] for i in order], preprocess, batch_size, workers):
                 bar.update(1)
-                if len(images) < 2:  # one image left over: BatchNorm cannot train on it (a new order next epoch)
-                    continue
+                if len(images) == 1 < batch_size:  # one image left over: BatchNorm may not train on it
+                    continue  # (the next epoch's order leaves another one over)
                 optimizer.zero_grad()
                 target = targets[order[start : start + len(images)]].to(device)
                 loss = loss_fn(logits(module(images.to(device))), target)
