@@ -136,7 +136,7 @@ def test_check_training_refusals_name_the_key(tmp_path):
     cases = [
         (config_for(plain), "models.net.train: dataset d has no train split"),
         (config_for(tmp_path / "split", split=0.3), "models.net.train: dataset d has its own train split"),
-        (config_for(tmp_path / "nowhere"), "datasets.d.path: image folder"),
+        (config_for(tmp_path / "nowhere"), f"datasets.d: image folder {tmp_path / 'nowhere'} does not exist"),
     ]
     wrong_names = config_for(tmp_path / "split")
     wrong_names["models"]["net"]["class_names"] = ["red", "green"]

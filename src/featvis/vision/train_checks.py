@@ -107,16 +107,13 @@ def check_training(config: MutableMapping[str, Any]) -> None:
     """Refuse, naming the key and the fix, every ``train:`` the pipeline cannot carry out, and fill
     each trained model's ``class_names`` and ``num_classes`` in the resolved config, so every stage
     (and the structure probe) sees the trained head."""
-    from featvis.vision.checks import check_datasets
-
     listings: dict[str, dict[str, list[str]]] = {}
     for name, spec in sorted(config["models"].items()):
         if "train" not in spec:
             continue
         dataset = spec["train"]["dataset"]
         if dataset not in listings:
-            check_datasets({dataset: config["datasets"][dataset]})  # a missing folder or CSV, in its own words
-            listings[dataset] = dataset_splits(config["datasets"][dataset])
+            listings[dataset] = _listing(dataset, config["datasets"][dataset])
         _check_architecture(name, spec)
         _check_start_weights(name, spec)
         try:
@@ -127,6 +124,15 @@ def check_training(config: MutableMapping[str, Any]) -> None:
             raise ConfigError(f"models.{name}.num_classes: {spec['num_classes']}, but the model trains on "
                               f"{len(classes)} classes ({', '.join(classes)}); leave num_classes out")
         spec["class_names"], spec["num_classes"] = classes, len(classes)
+
+
+def _listing(name: str, spec: Mapping[str, Any]) -> dict[str, list[str]]:
+    from featvis.vision.data import ManifestError
+
+    try:
+        return dataset_splits(spec)
+    except (ManifestError, OSError) as error:  # a missing or empty folder, a missing CSV
+        raise ConfigError(f"datasets.{name}: {error}") from None
 
 
 def _check_architecture(name: str, spec: Mapping[str, Any]) -> None:
