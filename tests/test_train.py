@@ -81,10 +81,15 @@ def test_fit_head_replaces_the_last_linear_of_a_sequential_classifier():
     assert module.classifier[0].out_features == 8 and torch.equal(module.body.weight, body)
 
 
-def test_a_head_of_the_right_size_is_kept():
-    module = stand_in("mnist_cnn")
-    head = module.fc
-    assert fit_head(module, 10) == "fc" and module.fc is head
+def test_the_head_is_fresh_from_the_seed():
+    def head(seed):
+        torch.manual_seed(seed)
+        module = stand_in("mnist_cnn")
+        assert fit_head(module, 10) == "fc"  # the right size already: replaced all the same
+        return module.fc.weight
+
+    assert torch.equal(head(3), head(3)) and not torch.equal(head(3), head(4))
+    assert not torch.equal(head(3), stand_in("mnist_cnn").fc.weight)
 
 
 def test_no_head_is_refused():

@@ -82,23 +82,22 @@ def find_head(module: nn.Module) -> str | None:
 
 
 def fit_head(module: nn.Module, num_classes: int) -> str | None:
-    """Give the classifier head ``num_classes`` outputs (a fresh layer, from torch's generator);
-    a head of that size is kept. Returns the head's name (``None``: none found, which
-    :func:`check_outputs` then refuses unless the model already has that many outputs)."""
+    """Give the model a fresh classifier head of ``num_classes`` outputs, drawn from torch's
+    generator (so the config's seed sets it, whatever size the built head had). Returns the head's
+    name (``None``: none found, which :func:`check_outputs` then refuses unless the model already
+    gives that many scores)."""
     reset = getattr(module, "reset_classifier", None)
     if callable(reset):  # timm: its own way, which knows its pooling and head layout
-        if getattr(module, "num_classes", None) != num_classes:
-            reset(num_classes)
+        reset(num_classes)
         return find_head(module)
     name = find_head(module)
     if name is None:
         return None
     old = module.get_submodule(name)
-    if old.out_features != num_classes:
-        parent, _, attribute = name.rpartition(".")
-        new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None,
-                        device=old.weight.device, dtype=old.weight.dtype)
-        setattr(module.get_submodule(parent), attribute, new)
+    new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None,
+                    device=old.weight.device, dtype=old.weight.dtype)
+    parent, _, attribute = name.rpartition(".")
+    setattr(module.get_submodule(parent), attribute, new)
     return name
 
 
