@@ -166,3 +166,15 @@ def test_check_training_reads_a_csv_split_column(tmp_path):
 
 def test_stand_in_name_is_the_models_own():
     assert train_checks.STAND_IN == STAND_IN
+
+
+@pytest.mark.parametrize(("share", "message"), [(1.5, "1.5 is greater than or equal to the maximum of 1"),
+                                                (0, "0 is less than or equal to the minimum of 0")])
+def test_a_share_outside_zero_one_is_a_schema_error(share, message):
+    from featvis.core.config import load_yaml, resolve
+    from workflow_helpers import ROOT
+
+    config = {"datasets": {"d": {"source": "folder", "path": "x"}},
+              "models": {"net": {"architecture": "resnet18", "train": {"dataset": "d", "split": share}}}}
+    with pytest.raises(ConfigError, match=f"models.net.train.split: {message}"):
+        resolve(config, load_yaml(ROOT / "workflow/schemas/config.schema.yaml"))
