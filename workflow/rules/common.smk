@@ -32,8 +32,10 @@ def _resolved_config():
     from featvis.render.checks import check_render
     from featvis.vision.checks import check_views, check_vision, layer_shapes
     from featvis.vision.shards import shard_plan
+    from featvis.vision.train_checks import check_training
 
     resolved = resolve(config, load_yaml(f"{workflow.basedir}/workflow/schemas/config.schema.yaml"))
+    check_training(resolved)  # refuses what cannot train; fills trained models' class_names, num_classes
     structures = check_vision(resolved, MODEL_CACHE)
     check_render(resolved, structures)
     check_gallery(resolved, structures)

@@ -3,15 +3,21 @@
 # (fields.npz), which the patch and attribution figures read instead of tracing.
 
 
+def training_start(model):
+    """A trained model's `weights:` file, where fine-tuning starts: an input, so a new file retrains."""
+    weights = config["models"][model].get("weights")
+    return [weights] if weights and weights != "random" else []
+
+
 rule train_model:
     input:
         manifest=lambda wc: manifest_path(config["models"][wc.model]["train"]["dataset"]),
+        start=lambda wc: training_start(wc.model),
     output:
         weights=f"{RESULTS}/models/{{model}}/weights.pt",
         metrics=f"{RESULTS}/models/{{model}}/training.json",
     params:
-        architecture=lambda wc: config["models"][wc.model]["architecture"],
-        train=lambda wc: config["models"][wc.model]["train"],
+        spec=lambda wc: config["models"][wc.model],  # with the class names the start checks filled in
         compute=compute_params(),
     threads: config["threads"]
     resources:

@@ -69,14 +69,19 @@ def model_structure(name: str, spec: Mapping[str, Any], cache_dir: str | os.Path
     cache when the spec (and its weights file) are unchanged, else traced now."""
     trained = "train" in spec
     build = {k: v for k, v in spec.items() if k != "train"}
-    if trained:
-        build.pop("weights", None)
-        build["allow_random"] = True
+    if trained:  # as training builds it: seeded random weights (no file needed), the trained head's size
+        from featvis.vision.train_checks import STAND_IN
+
+        build["weights"] = STAND_IN
     key = hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"{name}-{key}.json"  # the key is in the name: one file per spec
     cached = _read(path)
     if cached and "sources" in cached and all(_same_file(path, stat) for path, stat in cached["sources"]):
         return cached
+    if trained:  # its classifier head can be found and sized (checked once per spec, like the trace)
+        from featvis.vision.train import check_trainable
+
+        check_trainable(name, build)
     entry = _trace(name, build)
     write_json(path, entry)
     return entry

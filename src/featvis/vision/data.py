@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import io
 import logging
 import math
@@ -305,23 +306,48 @@ def validate(rows: pd.DataFrame, on_error: str = "raise") -> tuple[pd.DataFrame,
     return manifest, skipped
 
 
+SPLIT_FOLDERS = ("train", "val", "test")  # sub-folders that name splits: <root>/<split>/<class>/<image>
+
+
 def folder_rows(root: str | os.PathLike) -> pd.DataFrame:
-    """One sub-folder per class; files sorted so the order is the same everywhere."""
+    """One sub-folder per class (split ``all``), or split sub-folders ``train/`` (and ``val/``,
+    ``test/``) each with one sub-folder per class (:func:`folder_splits`); files sorted so the
+    order is the same everywhere: splits in ``SPLIT_FOLDERS`` order, then classes, then files."""
     root = Path(root)
     if not root.is_dir():
         raise ManifestError(f"image folder {root} does not exist")
-    rows = [
-        {"path": str(file), "label": class_dir.name, "split": "all"}
+    splits = folder_splits(root)
+    rows = [row for split in splits for row in _class_rows(root / split, split)] if splits else _class_rows(root)
+    if not rows:
+        loose = sum(1 for file in root.iterdir() if file.suffix.lower() in IMAGE_SUFFIXES)
+        hint = f"; its {loose} image file(s) directly in {root} need a class sub-folder" if loose else ""
+        where = f"{root}/<split>/<class>/ for splits {', '.join(splits)}" if splits else f"{root}/<class>/"
+        raise ManifestError(f"no images in class sub-folders of {root} (looked for files ending "
+                            f"{', '.join(sorted(IMAGE_SUFFIXES))} in {where}){hint}")
+    return pd.DataFrame(rows, columns=["path", "label", "split"])
+
+
+def folder_splits(root: str | os.PathLike) -> list[str]:
+    """The split sub-folders of ``root``, in ``SPLIT_FOLDERS`` order, when it is laid out by split:
+    every sub-folder is one of ``SPLIT_FOLDERS``, ``train`` among them, and ``train`` holds class
+    sub-folders. Otherwise ``[]``: the sub-folders are classes (a class called ``train`` holding
+    its images directly stays a class)."""
+    root = Path(root)
+    names = {p.name for p in root.iterdir() if p.is_dir()}
+    if "train" not in names or not names <= set(SPLIT_FOLDERS):
+        return []
+    if not any(p.is_dir() for p in (root / "train").iterdir()):
+        return []
+    return [split for split in SPLIT_FOLDERS if split in names]
+
+
+def _class_rows(root: Path, split: str = "all") -> list[dict[str, str]]:
+    return [
+        {"path": str(file), "label": class_dir.name, "split": split}
         for class_dir in sorted(p for p in root.iterdir() if p.is_dir())
         for file in sorted(class_dir.rglob("*"))
         if file.suffix.lower() in IMAGE_SUFFIXES
     ]
-    if not rows:
-        loose = sum(1 for file in root.iterdir() if file.suffix.lower() in IMAGE_SUFFIXES)
-        hint = f"; its {loose} image file(s) directly in {root} need a class sub-folder" if loose else ""
-        raise ManifestError(f"no images in class sub-folders of {root} (looked for files ending "
-                            f"{', '.join(sorted(IMAGE_SUFFIXES))} in {root}/<class>/){hint}")
-    return pd.DataFrame(rows, columns=["path", "label", "split"])
 
 
 def folder_digest(root: str | os.PathLike) -> str:
@@ -411,11 +437,9 @@ def build_photos(out_dir: str | os.PathLike, n_crops: int = 1200, crop_px: int =
     """
     out_dir = Path(out_dir)
     photos = {name: _as_rgb(load()) for name, load in sorted(_photo_sources().items())}
-    labels = list(photos)
     rng = np.random.default_rng(seed)
     rows = []
-    for index in range(n_crops):
-        label = labels[index % len(labels)]
+    for index, (label, split) in enumerate(photo_plan(n_crops)):
         photo = photos[label]
         height, width = photo.shape[:2]
         side = int(min(height, width) * np.exp(rng.uniform(np.log(0.15), np.log(0.9))))
@@ -424,8 +448,30 @@ def build_photos(out_dir: str | os.PathLike, n_crops: int = 1200, crop_px: int =
         crop = crop.resize((crop_px, crop_px), Image.Resampling.LANCZOS)
         path = out_dir / label / f"{index:05d}.png"
         _save_png(crop, path)
-        rows.append({"path": str(path), "label": label, "split": "test" if index % 5 == 4 else "train"})
+        rows.append({"path": str(path), "label": label, "split": split})
     return pd.DataFrame(rows, columns=["path", "label", "split"])
+
+
+def photo_plan(n_crops: int) -> list[tuple[str, str]]:
+    """(label, split) of each crop :func:`build_photos` makes, known without loading a photo:
+    the photos in turn, in name order; every fifth crop is test."""
+    labels = sorted(_photo_sources())
+    return [(labels[index % len(labels)], "test" if index % 5 == 4 else "train") for index in range(n_crops)]
+
+
+MNIST5K_LABELS = tuple(str(digit) for digit in range(10))  # in both splits (tests/test_train_checks.py checks it)
+
+
+def bundled_labels(spec: dict) -> dict[str, list[str]]:
+    """``{split: sorted labels}`` of a bundled set as its manifest will have them, without making
+    it (training's start checks need them)."""
+    if spec["name"] == "mnist5k":
+        return {"train": list(MNIST5K_LABELS), "test": list(MNIST5K_LABELS)}
+    n_crops = spec.get("n_crops", inspect.signature(build_photos).parameters["n_crops"].default)
+    splits: dict[str, set[str]] = {}
+    for label, split in photo_plan(n_crops):
+        splits.setdefault(split, set()).add(label)
+    return {split: sorted(labels) for split, labels in splits.items()}
 
 
 def build_mnist5k(out_dir: str | os.PathLike) -> pd.DataFrame:
