@@ -12,6 +12,7 @@ from torch import nn
 
 from featvis.core.config import ConfigError
 from featvis.core.device import make_deterministic
+from featvis.vision.checkpoints import classifier_name, read_state_dict
 from featvis.vision.checks import check_vision
 from featvis.vision.data import folder_rows
 from featvis.vision.models import ARCHITECTURES, Preprocess, load_model
@@ -19,11 +20,9 @@ from featvis.vision.train import (
     HeadError,
     StartWeightsError,
     check_outputs,
-    find_head,
     fit_head,
     holdout,
     load_start_weights,
-    read_state_dict,
     train_classifier,
     train_model,
     training_model,
@@ -130,8 +129,8 @@ def test_a_model_without_a_head_is_refused_when_its_structure_is_probed(headless
 
 
 def test_find_head_names_timm_and_torchvision_heads():
-    assert find_head(stand_in("timm:test_vit")) == "head"
-    assert find_head(stand_in("squeezenet1_1")) is None  # its classifier is a convolution
+    assert classifier_name(stand_in("timm:test_vit")) == "head"
+    assert classifier_name(stand_in("squeezenet1_1")) is None  # its classifier is a convolution
 
 
 # --- fine-tuning from a weights file -----------------------------------------------------------
@@ -165,7 +164,7 @@ def test_start_weights_of_another_architecture_are_refused(tmp_path):
 
 def test_read_state_dict_unwraps_and_drops_the_dataparallel_prefix(tmp_path):
     state = {"module.fc.weight": torch.ones(2, 2)}
-    assert list(read_state_dict(saved(state, tmp_path, wrap="model"))) == ["fc.weight"]
+    assert list(read_state_dict(saved(state, tmp_path, wrap="model"), "train")) == ["fc.weight"]
 
 
 # --- a whole run --------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def model_structure(name: str, spec: Mapping[str, Any], cache_dir: str | os.Path
     key = hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"{name}-{key}.json"  # the key is in the name: one file per spec
     cached = _read(path)
-    if cached and "sources" in cached and all(_same_file(path, stat) for path, stat in cached["sources"]):
+    if cached and "sources" in cached and all(_same_file(source, stat) for source, stat in cached["sources"]):
         return cached
     if trained:  # its classifier head can be found and sized (checked once per spec, like the trace)
         from featvis.vision.train import check_trainable

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from featvis.vision.checkpoints import classifier_name, read_state_dict
 from featvis.vision.data import iter_batches
 from featvis.vision.models import STAND_IN, LoadedModel, Preprocess, load_model
 from featvis.vision.train_checks import HOLDOUT, TRAIN, splits_of, training_classes
@@ -70,17 +71,6 @@ def training_rows(manifest: pd.DataFrame, train: Mapping[str, Any], seed: int) -
 # --- the model and its head -------------------------------------------------------------
 
 
-def find_head(module: nn.Module) -> str | None:
-    """The module name of the classifier head: timm's own (``get_classifier``), else the last
-    ``nn.Linear`` (torchvision's ``fc``, ``classifier.6``, ``heads.head``; ``_fc``; ``fc``)."""
-    names = {id(m): n for n, m in module.named_modules()}
-    get = getattr(module, "get_classifier", None)
-    if callable(get) and id(get()) in names:
-        return names[id(get())]
-    linear = [name for name, m in module.named_modules() if isinstance(m, nn.Linear)]
-    return linear[-1] if linear else None
-
-
 def fit_head(module: nn.Module, num_classes: int) -> str | None:
     """Give the model a fresh classifier head of ``num_classes`` outputs, drawn from torch's
     generator (so the config's seed sets it, whatever size the built head had). Returns the head's
@@ -89,8 +79,8 @@ def fit_head(module: nn.Module, num_classes: int) -> str | None:
     reset = getattr(module, "reset_classifier", None)
     if callable(reset):  # timm: its own way, which knows its pooling and head layout
         reset(num_classes)
-        return find_head(module)
-    name = find_head(module)
+        return classifier_name(module)
+    name = classifier_name(module)
     if name is None:
         return None
     old = module.get_submodule(name)
@@ -143,28 +133,10 @@ def check_trainable(name: str, spec: Mapping[str, Any]) -> None:
     training_model(spec, int(spec["num_classes"]), seed=0, name=name)
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from a torch file (plain, or nested under ``state_dict``, ``model_state_dict``
-    or ``model``; DataParallel's ``module.`` prefix dropped) or a ``.safetensors`` file."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for wrapper in ("state_dict", "model_state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-            break
-    if state and all(key.startswith("module.") for key in state):
-        state = {key.removeprefix("module."): value for key, value in state.items()}
-    return state
-
-
 def load_start_weights(module: nn.Module, path: str | Path, head: str | None) -> dict[str, Any]:
     """Load every key of the file that fits the model; the head's may differ (another class count),
     nothing else may. Returns what was loaded and what was skipped."""
-    state, own = read_state_dict(path), module.state_dict()
+    state, own = read_state_dict(Path(path), "train"), module.state_dict()
     fits = {key: value for key, value in state.items() if key in own and value.shape == own[key].shape}
     in_head = {key for key in own if head and key.startswith(f"{head}.")}
     missing = [key for key in own if key not in fits and key not in in_head
