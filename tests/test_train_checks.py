@@ -12,7 +12,8 @@ from PIL import Image
 
 from featvis.core.config import ConfigError
 from featvis.vision import train_checks
-from featvis.vision.data import MNIST5K_LABELS, build_photos, bundled_labels, folder_rows
+from featvis.vision.data import build_photos, bundled_labels, folder_rows
+from featvis.vision.listing import MNIST5K_LABELS
 from featvis.vision.models import STAND_IN
 from featvis.vision.train_checks import TrainingError, check_training, dataset_splits, training_classes
 

@@ -1,5 +1,5 @@
 # Stage data: an image manifest (path, label, split, sha1) per dataset, every image checked.
-from featvis.vision.data import folder_digest
+from featvis.vision.listing import folder_digest  # no torch: the workflow parses fast
 
 
 def dataset_inputs(dataset):

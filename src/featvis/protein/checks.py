@@ -4,7 +4,7 @@ before any model runs, so a bad row stops the workflow at once with one line."""
 from __future__ import annotations
 
 from featvis.protein.dms import read_assay
-from featvis.protein.scan import SCAN_METHODS, check_scan_budget
+from featvis.protein.scan_checks import SCAN_METHODS, check_scan_budget
 from featvis.protein.structure import match_residues, read_residues
 from featvis.protein.table import ProteinEntry
 from featvis.protein.viewer import viewer_library

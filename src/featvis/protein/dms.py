@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from featvis.protein.scan import AA_INDEX
-from featvis.protein.sequences import SequenceError, check_variant, parse_variant
+from featvis.protein.sequences import AA_INDEX, SequenceError, check_variant, parse_variant
 
 COLUMNS = ("mutant", "DMS_score")
 

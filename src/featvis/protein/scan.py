@@ -19,24 +19,8 @@ import torch
 
 from featvis.protein.attention import residue_log_probs, tile_windows
 from featvis.protein.models import ProteinLM
-from featvis.protein.sequences import AMINO_ACIDS, Variant
-
-SCAN_METHODS = ("masked", "wildtype")
-AA_INDEX = {c: i for i, c in enumerate(AMINO_ACIDS)}
-
-
-class ScanBudgetError(ValueError):
-    """A protein too long for a masked scan within the configured budget."""
-
-
-def check_scan_budget(protein: str, length: int, method: str, budget: int) -> None:
-    """Stop before a masked scan of more residues than ``budget`` (one model pass per residue)."""
-    if method == "masked" and length > budget:
-        raise ScanBudgetError(
-            f"protein {protein!r} has {length} residues, more than the masked scan budget of {budget} "
-            f"(attention.scan_budget; a masked scan runs the model once per residue). Set attention.scan: wildtype "
-            f"(one pass, less accurate) or raise attention.scan_budget"
-        )
+from featvis.protein.scan_checks import SCAN_METHODS, ScanBudgetError, check_scan_budget  # noqa: F401 - re-exported
+from featvis.protein.sequences import AA_INDEX, AMINO_ACIDS, Variant
 
 
 def scan_tiles(length: int, window: int, overlap: int) -> list[tuple[int, int, list[int]]]:

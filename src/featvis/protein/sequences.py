@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+AA_INDEX = {c: i for i, c in enumerate(AMINO_ACIDS)}  # an amino acid's row in score tables
 
 THREE_TO_ONE = {
     "Ala": "A", "Arg": "R", "Asn": "N", "Asp": "D", "Cys": "C", "Gln": "Q", "Glu": "E",

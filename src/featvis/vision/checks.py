@@ -50,7 +50,7 @@ def check_datasets(datasets: Mapping[str, Mapping[str, Any]]) -> None:
 
 def _check_folder_has_images(name: str, path: str) -> None:
     """A folder dataset is listed here, at start, so an empty one costs no job."""
-    from featvis.vision.data import ManifestError, folder_rows
+    from featvis.vision.listing import ManifestError, folder_rows
 
     try:
         folder_rows(path)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import io
 import logging
 import math
@@ -30,11 +29,24 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from featvis.core.io import atomic_path
-from featvis.vision.models import INTERPOLATIONS, Preprocess
+from featvis.vision.listing import (  # noqa: F401 - listing's names re-exported for existing callers
+    IMAGE_SUFFIXES,
+    PHOTO_CROPS,
+    PHOTO_NAMES,
+    SKIMAGE_PHOTOS,
+    SPLIT_FOLDERS,
+    ManifestError,
+    bundled_labels,
+    csv_rows,
+    folder_digest,
+    folder_rows,
+    folder_splits,
+    photo_plan,
+)
+from featvis.vision.preprocess import INTERPOLATIONS, Preprocess
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 # Greyscale modes deeper than 8 bits: scaled to 0-255 by ``to_8bit`` before any conversion.
 DEEP_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
 MANIFEST_COLUMNS = ["path", "label", "split", "sha1"]
@@ -51,10 +63,6 @@ QUALITY_SIDE = 256  # the std is measured on a copy box-reduced to about this si
 
 class CorruptImageError(ValueError):
     """An image file that cannot be read or decoded."""
-
-
-class ManifestError(ValueError):
-    """A manifest or image folder that cannot be used."""
 
 
 # --- reading images -----------------------------------------------------------------
@@ -306,73 +314,6 @@ def validate(rows: pd.DataFrame, on_error: str = "raise") -> tuple[pd.DataFrame,
     return manifest, skipped
 
 
-SPLIT_FOLDERS = ("train", "val", "test")  # sub-folders that name splits: <root>/<split>/<class>/<image>
-
-
-def folder_rows(root: str | os.PathLike) -> pd.DataFrame:
-    """One sub-folder per class (split ``all``), or split sub-folders ``train/`` (and ``val/``,
-    ``test/``) each with one sub-folder per class (:func:`folder_splits`); files sorted so the
-    order is the same everywhere: splits in ``SPLIT_FOLDERS`` order, then classes, then files."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ManifestError(f"image folder {root} does not exist")
-    splits = folder_splits(root)
-    rows = [row for split in splits for row in _class_rows(root / split, split)] if splits else _class_rows(root)
-    if not rows:
-        loose = sum(1 for file in root.iterdir() if file.suffix.lower() in IMAGE_SUFFIXES)
-        hint = f"; its {loose} image file(s) directly in {root} need a class sub-folder" if loose else ""
-        where = f"{root}/<split>/<class>/ for splits {', '.join(splits)}" if splits else f"{root}/<class>/"
-        raise ManifestError(f"no images in class sub-folders of {root} (looked for files ending "
-                            f"{', '.join(sorted(IMAGE_SUFFIXES))} in {where}){hint}")
-    return pd.DataFrame(rows, columns=["path", "label", "split"])
-
-
-def folder_splits(root: str | os.PathLike) -> list[str]:
-    """The split sub-folders of ``root``, in ``SPLIT_FOLDERS`` order, when it is laid out by split:
-    every sub-folder is one of ``SPLIT_FOLDERS``, ``train`` among them, and ``train`` holds class
-    sub-folders. Otherwise ``[]``: the sub-folders are classes (a class called ``train`` holding
-    its images directly stays a class)."""
-    root = Path(root)
-    names = {p.name for p in root.iterdir() if p.is_dir()}
-    if "train" not in names or not names <= set(SPLIT_FOLDERS):
-        return []
-    if not any(p.is_dir() for p in (root / "train").iterdir()):
-        return []
-    return [split for split in SPLIT_FOLDERS if split in names]
-
-
-def _class_rows(root: Path, split: str = "all") -> list[dict[str, str]]:
-    return [
-        {"path": str(file), "label": class_dir.name, "split": split}
-        for class_dir in sorted(p for p in root.iterdir() if p.is_dir())
-        for file in sorted(class_dir.rglob("*"))
-        if file.suffix.lower() in IMAGE_SUFFIXES
-    ]
-
-
-def folder_digest(root: str | os.PathLike) -> str:
-    """A digest of the folder's images (class, name, size, modification time): it changes when an
-    image is added, removed or replaced, so the workflow reruns the data check and what follows."""
-    digest = hashlib.sha1()
-    for row in folder_rows(root).itertuples():
-        stat = Path(row.path).stat()
-        digest.update(f"{Path(row.path).relative_to(root)}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
-
-
-def csv_rows(csv_path: str | os.PathLike) -> pd.DataFrame:
-    """A CSV with columns path, label (split optional); relative paths are from the CSV."""
-    csv_path = Path(csv_path)
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    missing = {"path", "label"} - set(table.columns)
-    if missing:
-        raise ManifestError(f"{csv_path}: missing column(s) {sorted(missing)}; need path, label[, split]")
-    table["path"] = [str(p if Path(p).is_absolute() else csv_path.parent / p) for p in table["path"]]
-    if "split" not in table.columns:
-        table["split"] = "all"
-    return table[["path", "label", "split"]]
-
-
 def write_manifest(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         manifest.to_csv(tmp, index=False, lineterminator="\n")
@@ -407,9 +348,7 @@ def _photo_sources() -> dict[str, Callable[[], np.ndarray]]:
         with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as handle:
             return np.asarray(Image.open(handle).convert("RGB"))
 
-    names = ["astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina",
-             "immunohistochemistry", "camera", "coins", "moon", "brick", "grass", "gravel"]
-    sources = {name: getattr(sk, name) for name in names}
+    sources = {name: getattr(sk, name) for name in SKIMAGE_PHOTOS}
     sources.update(
         motorcycle_left=lambda: sk.stereo_motorcycle()[0],
         motorcycle_right=lambda: sk.stereo_motorcycle()[1],
@@ -417,6 +356,7 @@ def _photo_sources() -> dict[str, Callable[[], np.ndarray]]:
         flower=sklearn_image(1),
         grace_hopper=grace_hopper,
     )
+    assert sorted(sources) == list(PHOTO_NAMES), "listing.PHOTO_NAMES must name every bundled photo"
     return sources
 
 
@@ -429,7 +369,8 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     return image[..., :3]
 
 
-def build_photos(out_dir: str | os.PathLike, n_crops: int = 1200, crop_px: int = 128, seed: int = 0) -> pd.DataFrame:
+def build_photos(out_dir: str | os.PathLike, n_crops: int = PHOTO_CROPS, crop_px: int = 128,
+                 seed: int = 0) -> pd.DataFrame:
     """Deterministic multi-scale square crops of the bundled photos, labelled by photo.
 
     Crop sides are drawn log-uniformly between 15% and 90% of the photo's shorter side,
@@ -450,28 +391,6 @@ def build_photos(out_dir: str | os.PathLike, n_crops: int = 1200, crop_px: int =
         _save_png(crop, path)
         rows.append({"path": str(path), "label": label, "split": split})
     return pd.DataFrame(rows, columns=["path", "label", "split"])
-
-
-def photo_plan(n_crops: int) -> list[tuple[str, str]]:
-    """(label, split) of each crop :func:`build_photos` makes, known without loading a photo:
-    the photos in turn, in name order; every fifth crop is test."""
-    labels = sorted(_photo_sources())
-    return [(labels[index % len(labels)], "test" if index % 5 == 4 else "train") for index in range(n_crops)]
-
-
-MNIST5K_LABELS = tuple(str(digit) for digit in range(10))  # in both splits (tests/test_train_checks.py checks it)
-
-
-def bundled_labels(spec: dict) -> dict[str, list[str]]:
-    """``{split: sorted labels}`` of a bundled set as its manifest will have them, without making
-    it (training's start checks need them)."""
-    if spec["name"] == "mnist5k":
-        return {"train": list(MNIST5K_LABELS), "test": list(MNIST5K_LABELS)}
-    n_crops = spec.get("n_crops", inspect.signature(build_photos).parameters["n_crops"].default)
-    splits: dict[str, set[str]] = {}
-    for label, split in photo_plan(n_crops):
-        splits.setdefault(split, set()).add(label)
-    return {split: sorted(labels) for split, labels in splits.items()}
 
 
 def build_mnist5k(out_dir: str | os.PathLike) -> pd.DataFrame:

