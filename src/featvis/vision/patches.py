@@ -88,11 +88,16 @@ def unit_strip(patches: Sequence[np.ndarray], size: int = UNIT_PATCH_PX) -> np.n
 
 
 def describe_field(field: Field | None) -> str:
+    """The field a layer's patches are cut at, in words for figure titles and unit captions: exact,
+    local (and which global gates it treats as per-channel scales), token or global."""
     if field is None:
         return "global receptive field: patches are whole images"
     if field.kind == "token":
         return f"tokens see the whole image: patches are each token's own {field.size[0]}x{field.size[1]} px patch"
-    return f"receptive field {field.size[0]}x{field.size[1]} px, stride {field.jump[0]}"
+    size = f"{field.size[0]}x{field.size[1]} px, stride {field.jump[0]}"
+    if field.kind == "local":
+        return f"local receptive field {size} ({field.reason}; the gates themselves see the whole image)"
+    return f"receptive field {size}"
 
 
 def layer_grid(
