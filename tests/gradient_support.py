@@ -23,18 +23,25 @@ Probe = tuple[str, int, int]  # layer, y, x
 
 
 class FreezeGates(TorchFunctionMode):
-    """Detach every (1, 1)-sized map that an op broadcasts over a larger map: a squeeze-excitation
-    gate (or any global gate) becomes a per-channel constant, which is what a "local" field means.
-    A 1x1 convolution's weight is a (1, 1)-sized 4-D tensor too; detaching it changes no input
-    gradient."""
+    """Detach every (1, 1)-sized map that an op spreads over a larger map (by broadcasting or
+    ``expand``): a squeeze-excitation gate (or any global gate) becomes a per-channel constant,
+    which is what a "local" field means. Parameters (a 1x1 convolution's weight) are left alone."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        maps = [a for a in args if isinstance(a, torch.Tensor) and a.ndim == 4]
-        if any(m.shape[-2:] == (1, 1) for m in maps) and any(m.shape[-2:] != (1, 1) for m in maps):
-            args = tuple(a.detach() if isinstance(a, torch.Tensor) and a.ndim == 4 and a.shape[-2:] == (1, 1)
-                         else a for a in args)
-        return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        if any(_is_gate(a) for a in args) and isinstance(out, torch.Tensor) and _is_map(out):
+            out = func(*[a.detach() if _is_gate(a) else a for a in args], **kwargs)
+        return out
+
+
+def _is_map(tensor: torch.Tensor) -> bool:
+    return tensor.ndim == 4 and tuple(tensor.shape[-2:]) != (1, 1)
+
+
+def _is_gate(value) -> bool:
+    return (isinstance(value, torch.Tensor) and not isinstance(value, torch.nn.Parameter) and value.ndim == 4
+            and tuple(value.shape[-2:]) == (1, 1))
 
 
 def redraw_silent_parameters(module: torch.nn.Module, seed: int = 0) -> None:

@@ -226,18 +226,23 @@ def test_resampling_and_unknown_ops_are_global(op):
 
 
 class Gate(nn.Module):
-    """Squeeze-excitation by hand, its gate a (B, C) vector viewed as (B, C, 1, 1)."""
+    """Squeeze-excitation by hand, its gate applied as torchvision (keepdim), timm's ECA (a (B, C)
+    vector viewed as (B, C, 1, 1) and expanded) and others (viewed) apply theirs."""
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, form: str) -> None:
         super().__init__()
-        self.fc = nn.Linear(width, width)
+        self.fc, self.form = nn.Linear(width, width), form
 
     def forward(self, x):
-        return x * torch.sigmoid(self.fc(x.mean((2, 3)))).view(*x.shape[:2], 1, 1)
+        if self.form == "keepdim":
+            return x * torch.sigmoid(x.mean((2, 3), keepdim=True))
+        gate = torch.sigmoid(self.fc(x.mean((2, 3)))).view(*x.shape[:2], 1, 1)
+        return x * (gate.expand_as(x) if self.form == "expand" else gate)
 
 
-def test_a_global_gate_makes_a_local_field():
-    model = nn.Sequential(nn.Conv2d(2, 4, 3), Gate(4), nn.Conv2d(4, 4, 3, stride=2, padding=1)).double()
+@pytest.mark.parametrize("form", ["keepdim", "view", "expand"])
+def test_a_global_gate_makes_a_local_field(form):
+    model = nn.Sequential(nn.Conv2d(2, 4, 3), Gate(4, form), nn.Conv2d(4, 4, 3, stride=2, padding=1)).double()
     shape = (1, 2, 21, 21)
     traced = ReceptiveFields(model, shape, ["0", "1", "2"])
     assert [traced.kind(layer) for layer in "012"] == ["exact", "local", "local"]

@@ -13,7 +13,7 @@ of a channels-last tensor, as in ConvNeXt) stay on the map. Two things are read 
   is what patches are cut at: near borders, padding, dilation and unused rows make
   the nominal field too large, and the walk gets it right.
 
-The op taxonomy (``_OPS`` below, by op name):
+The op taxonomy (the tables after ``GATE_KINDS``, by op name):
 
 * **window**: ``conv2d``, ``max_pool2d``, ``avg_pool2d``, ``adaptive_*_pool2d`` where the
   input is a whole multiple of the output (any other adaptive pool is global);
@@ -125,6 +125,7 @@ class _Node:
     gates: tuple[str, ...] = ()  # the (1, 1) gates the field passed through, as "<kind> gate in <module>"
     cause: str = ""  # global: the op that made it so
     module: str = ""  # the innermost module running when it was made
+    uniform: frozenset[int] = frozenset()  # dims along which the values repeat (expanded from size 1)
 
 
 def _pair(value) -> tuple[int, int]:
@@ -216,8 +217,9 @@ _POINTWISE = {
     "local_response_norm",
     # copies, casts, broadcasts
     "contiguous", "clone", "detach", "to", "type", "type_as", "float", "double", "half", "bfloat16", "cpu", "cuda",
-    "requires_grad", "alias", "expand", "expand_as", "broadcast_to",
+    "requires_grad", "alias",
 }
+_EXPAND = {"expand", "expand_as", "broadcast_to"}  # a (1, 1) gate expanded over the map is still a gate
 _LAYOUT = {"permute", "transpose", "swapaxes", "swapdims", "movedim", "moveaxis", "t"}
 _RESHAPE = {"reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "view_as", "reshape_as"}
 _REDUCTIONS = {"mean", "sum", "amax", "amin", "max", "min", "std", "var", "norm", "logsumexp", "prod", "nansum",
@@ -225,7 +227,7 @@ _REDUCTIONS = {"mean", "sum", "amax", "amin", "max", "min", "std", "var", "norm"
 _SPLITS = {"chunk": 2, "split": 2, "tensor_split": 2, "split_with_sizes": 2, "unbind": 1, "select": 1}
 _JOINS = {"cat", "concat", "concatenate", "stack"}
 _LAST_DIM = {"linear", "matmul"}
-_SPATIAL_NORMS = {"layer_norm": 1, "rms_norm": 1}  # normalised over the last len(shape) dims
+_SPATIAL_NORMS = {"layer_norm", "rms_norm"}  # normalised over the last len(normalized_shape) dims
 _SOFTMAX = {"softmax", "log_softmax", "softmin"}
 _CONSTANTS = {"zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "randint_like",
               "new_zeros", "new_ones", "new_empty", "new_full", "new_tensor"}  # no dependence on the values
@@ -239,12 +241,12 @@ _DUNDER_REFLECTED = {"add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "
 
 
 def _op_name(func: Callable) -> str:
-    """``add`` for ``torch.add``, ``Tensor.add_``, ``__add__``, ``__iadd__``; ``rsub`` for ``__rsub__``."""
+    """``add`` for ``torch.add``, ``Tensor.add_``, ``__add__``, ``__radd__`` and ``__iadd__``."""
     name = getattr(func, "__name__", "")
     if name.startswith("__") and name.endswith("__"):
         name = name[2:-2]
-        if name[:1] in ("r", "i") and name[1:] in _DUNDER_REFLECTED:
-            name = "rsub" if name == "rsub" else name[1:]
+        if name[:1] in ("r", "i") and name[1:] in _DUNDER_REFLECTED:  # all element-wise, either way round
+            name = name[1:]
     return name.strip("_")
 
 
@@ -344,6 +346,8 @@ class _GraphTracer(TorchFunctionMode):
             return self._join(op, sources, out)
         if op.name in _POINTWISE or (op.name in ("max", "min") and len(sources) > 1):
             return self._pointwise(op.name, sources, out)
+        if op.name in _EXPAND and op.first is not None:
+            return self._expand(op, out)
         if op.first is None or len(ids) > 1:
             return self._global(ids, out, None, self._where(f"{op.name} of several maps"))
         parent = self.nodes[ids[0]]
@@ -365,7 +369,7 @@ class _GraphTracer(TorchFunctionMode):
         for tensor, index in zip(sources, ids):
             if self._aligned(tensor, out) == axes:
                 full.append(index)
-            elif self._extent(tensor, out, axes) == (1, 1) and grid != (1, 1):
+            elif grid != (1, 1) and self._repeats_over(tensor, out, axes):
                 gates.append(self._gate_name(self.nodes[index]))
             else:
                 return self._global(ids, out, axes, self._where(f"{name} broadcasting along one map axis"))
@@ -383,11 +387,25 @@ class _GraphTracer(TorchFunctionMode):
         axes = (node.axes[0] + offset, node.axes[1] + offset)
         return axes if tuple(out.shape[a] for a in axes) == node.size else None
 
-    @staticmethod
-    def _extent(tensor: torch.Tensor, out: torch.Tensor, axes: Axes) -> tuple[int, int]:
-        """``tensor``'s sizes at the output's map axes under broadcasting (1 where it lacks the dim)."""
+    def _repeats_over(self, tensor: torch.Tensor, out: torch.Tensor, axes: Axes) -> bool:
+        """Whether ``tensor`` has one value for the whole map at the output's ``axes``: size 1 (or no
+        dim) there under broadcasting, or expanded from size 1."""
         offset = out.ndim - tensor.ndim
-        return tuple(tensor.shape[a - offset] if a - offset >= 0 else 1 for a in axes)
+        uniform = self.nodes[self.node_of[id(tensor)]].uniform
+        return all(a - offset < 0 or tensor.shape[a - offset] == 1 or a - offset in uniform for a in axes)
+
+    def _expand(self, op: _Op, out: torch.Tensor) -> _Node:
+        """``expand``: the map as it was where it is not expanded; else a tensor that repeats along the
+        expanded dims (a gate expanded to the map's size, as ECA does, is still a gate)."""
+        index = self.node_of[id(op.first)]
+        if self._aligned(op.first, out) is not None:
+            return self._shifted(index, out, self._aligned(op.first, out))
+        offset = out.ndim - op.first.ndim
+        parent = self.nodes[index]
+        uniform = {d for d in range(out.ndim) if d < offset or op.first.shape[d - offset] == 1 < out.shape[d]}
+        node = self._global((index,), out, None, self._where(f"{op.name} of a global tensor"))
+        node.uniform = frozenset(uniform | {d + offset for d in parent.uniform})
+        return node
 
     def _gate_name(self, gate: _Node) -> str:
         """'<kind> gate in <module>': the innermost module around the gate's op, or the op's own, that
@@ -409,7 +427,9 @@ class _GraphTracer(TorchFunctionMode):
         axes = set()
         for tensor in sources:
             node = self.nodes[self.node_of[id(tensor)]]
-            if node.axes is None or (not inserted and dim in node.axes):
+            if node.axes is None:
+                return self._global(ids, out, None, self._where(f"{name} of tensors without map axes"))
+            if not inserted and dim in node.axes:
                 return self._global(ids, out, None, self._where(f"{name} along a map axis"))
             axes.add(tuple(a + inserted if inserted and a >= dim else a for a in node.axes))
         if len(axes) != 1 or len({self.nodes[i].size for i in ids}) != 1:
@@ -617,7 +637,7 @@ def _module_stack(model: nn.Module) -> Iterator[list[str]]:
             handle.remove()
 
 
-def describe_gates(gates: tuple[str, ...]) -> str:
+def _describe_gates(gates: tuple[str, ...]) -> str:
     """A local field's reason: the gates it treats as per-channel scales."""
     if len(gates) == 1:
         return f"{gates[0]} treated as a per-channel scale"
@@ -706,7 +726,7 @@ class ReceptiveFields:
         that makes a field global; "" for an exact field."""
         kind = self.kind(layer)
         if kind == "local":
-            return describe_gates(self._map_node(layer).gates)
+            return _describe_gates(self._map_node(layer).gates)
         if kind == "token":
             return self._token_layer_field(layer).reason
         if kind == "exact":
