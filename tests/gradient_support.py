@@ -59,6 +59,24 @@ def gradient_supports(module: torch.nn.Module, shape: tuple[int, ...], probes: l
                       frozen: bool = False, seed: int = 0) -> list[torch.Tensor]:
     """Per probe, the (H, W) mask of input pixels whose gradient reaches it, over ``samples`` random
     float64 inputs; ``frozen``: with global gates detached (:class:`FreezeGates`)."""
+    with one_thread():
+        return _gradient_supports(module, shape, probes, samples, frozen, seed)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Small float64 passes gain little from a second thread, and lose a lot when the cores are
+    shared (CI's two, or a busy machine): a thread waiting at every op's barrier for the other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _gradient_supports(module: torch.nn.Module, shape: tuple[int, ...], probes: list[Probe], samples: int,
+                       frozen: bool, seed: int) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     inputs = torch.randn(len(probes) * samples, *shape[1:], dtype=torch.float64, generator=generator)
     inputs.requires_grad_(True)
