@@ -18,7 +18,7 @@ import torch
 from featvis.vision.models import load_model
 from featvis.vision.patches import cut_patch, describe_field
 from featvis.vision.receptive import ReceptiveFields, load_fields, save_fields
-from gradient_support import box_mask, corner_centre_corner, gradient_supports, redraw_silent_parameters
+from gradient_support import box_mask, corner_centre_corner, gradient_supports, one_thread, redraw_silent_parameters
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,13 @@ ZOO = {
                                  "squeeze-excitation gate in blocks.0.0.se"),
     "timm:convnext_atto": Case(timm("convnext_atto"), ("stem", *numbered("stages.", range(4)))),
 }
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Loading, tracing and the gradient passes are small: one thread, steady on shared cores."""
+    with one_thread():
+        yield
 
 
 def zoo_model(spec: dict):

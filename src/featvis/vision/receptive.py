@@ -301,6 +301,8 @@ class _GraphTracer(TorchFunctionMode):
         name = _op_name(func)
         if name in _LIKE_OTHER:  # the other tensor gives only a shape or dtype
             sources = [t for t in sources if args and t is args[0]]
+        if name == "setitem" and sources:  # writes into its first argument, traced or not, and returns None
+            outputs, args = [args[0]], (None, *args[1:])  # no first argument to map: global
         if sources and outputs and name not in _CONSTANTS:
             first = args[0] if args and isinstance(args[0], torch.Tensor) and id(args[0]) in self.node_of else None
             node = self._node(_Op(func, name, args, kwargs, first), sources, outputs[0])
@@ -348,6 +350,8 @@ class _GraphTracer(TorchFunctionMode):
             return self._pointwise(op.name, sources, out)
         if op.name in _EXPAND and op.first is not None:
             return self._expand(op, out)
+        if op.name == "setitem":
+            return self._global(ids, out, None, f"{self._where(op.name)} writes into a tensor, so taken as global")
         if op.first is None or len(ids) > 1:
             return self._global(ids, out, None, self._where(f"{op.name} of several maps"))
         parent = self.nodes[ids[0]]
