@@ -163,12 +163,22 @@ def _layer_page(data: LayerData, tiles: list[str], figure_html: list[str], descr
               '<option value="max">dataset maximum (largest first)</option>'
               '<option value="ratio">render / dataset maximum (largest first)</option>'
               '</select></label></p>')
-    body = (f"<p>{esc(description)}</p>" if description else "") + section(
+    body = (f"<p>{esc(description)}</p>" if description else "") + _field_line(data) + section(
         f"{len(data.channels)} units", sorter + f'<div class="tiles" id="tiles">{"".join(tiles)}</div>', "units")
     if figure_html:
         body += section("Layer figures", "\n".join(figure_html), "figures")
     crumbs = [("index", "../../index.html"), (data.model, "../index.html"), (data.layer, None)]
     return page(f"{data.model} · {data.layer}", body, "../../", crumbs, script=True)
+
+
+def _field_line(data: LayerData) -> str:
+    """The receptive field the layer's patches are cut at (exact, local and why, token, or global),
+    as its patch captions give it."""
+    for pictures in data.pictures.values():
+        for p in pictures:
+            if p.stage != "render" and p.caption and p.caption.get("field"):
+                return f'<p class="field">Receptive field of the patches: {esc(p.caption["field"])}</p>'
+    return ""
 
 
 def _unit_page(data: LayerData, c: int, pictures: Sequence[Picture], dataset_max: Mapping[str, np.ndarray]) -> str:

@@ -9,6 +9,7 @@ the part that falls outside the image left in a flat grey.
 from __future__ import annotations
 
 import logging
+import textwrap
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 OUTSIDE = 128  # grey for the part of a receptive field beyond the image border
 UNIT_PATCH_PX = 96  # side of each patch in a unit's strip (the gallery's unit pages)
+TITLE_CHARS = 100  # a longer title line (a local field's reason) is wrapped rather than widening the figure
 
 
 def patch_box(field: Field | None, y: int, x: int, size: int | tuple[int, int]) -> tuple[int, int, int, int]:
@@ -88,11 +90,16 @@ def unit_strip(patches: Sequence[np.ndarray], size: int = UNIT_PATCH_PX) -> np.n
 
 
 def describe_field(field: Field | None) -> str:
+    """The field a layer's patches are cut at, in words for figure titles and unit captions: exact,
+    local (and which global gates it treats as per-channel scales), token or global."""
     if field is None:
         return "global receptive field: patches are whole images"
     if field.kind == "token":
         return f"tokens see the whole image: patches are each token's own {field.size[0]}x{field.size[1]} px patch"
-    return f"receptive field {field.size[0]}x{field.size[1]} px, stride {field.jump[0]}"
+    size = f"{field.size[0]}x{field.size[1]} px, stride {field.jump[0]}"
+    if field.kind == "local":
+        return f"local receptive field {size} ({field.reason}; the gates themselves see the whole image)"
+    return f"receptive field {size}"
 
 
 def layer_grid(
@@ -103,7 +110,7 @@ def layer_grid(
     k = len(patches[0])
     flat = [p for row in patches for p in row]
     return image_grid(flat, ncols=k, row_labels=[f"ch {c}" for c in channels], cell_inches=cell_inches,
-                      suptitle=title, value_range=(0, 255))
+                      suptitle=_wrapped(title), value_range=(0, 255))
 
 
 def channel_grid(
@@ -112,5 +119,9 @@ def channel_grid(
     """One channel's K patches, titled with activation value and image label."""
     ncols = min(len(patches), 12)
     titles = [f"{v:.3g} | {lab}"[:22] for v, lab in zip(values, labels)]
-    return image_grid(list(patches), ncols=ncols, titles=titles, cell_inches=cell_inches, suptitle=title,
+    return image_grid(list(patches), ncols=ncols, titles=titles, cell_inches=cell_inches, suptitle=_wrapped(title),
                       value_range=(0, 255))
+
+
+def _wrapped(title: str) -> str:
+    return "\n".join(textwrap.fill(line, TITLE_CHARS) for line in title.split("\n"))
