@@ -92,3 +92,33 @@ def test_projection_needs_rectifier_modules():
     model = nn.Sequential(nn.Conv2d(1, 1, 3), nn.Tanh()).eval()
     with pytest.raises(AttributionError, match="rectifier"):
         project(model, "0", torch.randn(1, 1, 5, 5), 0, [0], [0])
+
+
+class FunctionalReLU(nn.Module):
+    """``two_by_one`` with its ReLU written in the forward, as users' own models often have it."""
+
+    def __init__(self, a: float, b: float, relu) -> None:
+        super().__init__()
+        self.first, self.second, self.relu = nn.Conv2d(1, 1, 1, bias=False), nn.Conv2d(1, 1, 1, bias=False), relu
+        with torch.no_grad():
+            self.first.weight.fill_(a)
+            self.second.weight.fill_(b)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.relu(self.first(x)))
+
+
+@pytest.mark.parametrize("relu", [torch.relu, nn.functional.relu, lambda x: x.relu(),
+                                  lambda x: nn.functional.relu(x, inplace=True), lambda x: x.relu_()])
+def test_functional_relus_follow_the_same_rules(relu):
+    torch.manual_seed(0)
+    image = torch.randn(2, 1, 4, 4)
+    for b in (2.0, -2.0):
+        module, functional = two_by_one(3.0, b), FunctionalReLU(3.0, b, relu).eval()
+        for method in ("deconvnet", "guided_backprop"):
+            want = project(module, "2", image, 0, [1, 2], [2, 0], method)
+            got = project(functional, "second", image, 0, [1, 2], [2, 0], method)
+            np.testing.assert_array_equal(got, want)
+    plain = image.clone().requires_grad_(True)  # outside a projection the model is untouched
+    functional.second(torch.relu(functional.first(plain))).sum().backward()
+    assert float(plain.grad.abs().sum()) > 0 and torch.equal(functional(image), module(image))

@@ -187,8 +187,9 @@ def test_shared_modules_are_counted(vit):
 def test_deconvnet_on_a_model_without_relus_is_rejected_at_start(tmp_path):
     structure = model_structure("vit", VIT, tmp_path)
     config = {"analyses": [{"model": "vit", "views": {"attribution": ["blocks.1"]}}]}
-    with pytest.raises(ConfigError, match=r"attribution.layers.vit: DeconvNet projections need ReLU modules and vit "
-                                          r"has none; set `attribution.layers: \{vit: \[\]\}`"):
+    with pytest.raises(ConfigError, match=r"attribution.layers.vit: DeconvNet projections need ReLUs \(modules or "
+                                          r"torch.relu / F.relu calls\) and vit has none; set "
+                                          r"`attribution.layers: \{vit: \[\]\}`"):
         check_views(config, {"vit": structure})
     config["analyses"][0]["views"]["attribution"] = []
     check_views(config, {"vit": structure})

@@ -5,7 +5,9 @@
   *signal* (forward mask ignored); max-pooling uses its forward switches (autograd's
   own routing) and convolutions their transposes. Guided backprop keeps the forward
   mask as well. Both work by swapping the model's activation modules for the duration
-  of the call (a registry maps module types to rules), so no model code changes.
+  of the call (a registry maps module types to rules), and functional ReLUs in the model's
+  own forward (``torch.relu``, ``F.relu``, ``x.relu()``) through a ``TorchFunctionMode``,
+  so no model code changes.
 * CAM (Zhou et al. 2016) for models that end in global average pooling + linear,
   checked numerically; Grad-CAM (Selvaraju et al. 2017) for any layer with a spatial grid.
 """
@@ -19,8 +21,10 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from featvis.core.hooks import capture, get_layer, run_to_layers
+from featvis.core.probe import probe_input
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +66,48 @@ RECTIFIERS: dict[type[nn.Module], Callable[[nn.Module], float]] = {
     nn.ReLU: lambda m: float("inf"),
     nn.ReLU6: lambda m: 6.0,
 }
+# Functional rectifiers (a model's own `torch.relu(x)`, `F.relu(x)`, `x.relu()`) -> upper bound.
+# In-place forms are computed out of place: a forward that uses their return value, as
+# `x = F.relu(x, inplace=True)` does, is unchanged.
+RECTIFIER_FUNCTIONS: dict[Callable, float] = {
+    torch.relu: float("inf"), torch.relu_: float("inf"), nn.functional.relu: float("inf"),
+    torch.Tensor.relu: float("inf"), torch.Tensor.relu_: float("inf"), nn.functional.relu6: 6.0,
+}
 METHODS = ("deconvnet", "guided_backprop")
 
 
+class FunctionalRectifiers(TorchFunctionMode):
+    """Counts the functional rectifiers a forward pass calls and, with ``guided`` set (True or
+    False, not None), runs each with the projection's backward rule instead."""
+
+    def __init__(self, guided: bool | None = None) -> None:
+        super().__init__()
+        self.guided, self.calls = guided, 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func not in RECTIFIER_FUNCTIONS:
+            return func(*args, **kwargs)
+        self.calls += 1
+        if self.guided is None:
+            return func(*args, **kwargs)
+        return _Rectifier.apply(args[0], RECTIFIER_FUNCTIONS[func], self.guided)
+
+
+def has_rectifiers(model: nn.Module, input_shape: tuple[int, ...]) -> bool:
+    """Rectifier modules, or rectifier functions called in a probe forward pass."""
+    if any(type(m) in RECTIFIERS for m in model.modules()):
+        return True
+    counter = FunctionalRectifiers()
+    with torch.no_grad(), counter:
+        model(probe_input(model, input_shape))
+    return counter.calls > 0
+
+
 @contextlib.contextmanager
-def modified_rectifiers(model: nn.Module, method: str) -> Iterator[int]:
-    """Swap every registered rectifier module for the ``method``'s backward rule; restore after."""
+def modified_rectifiers(model: nn.Module, method: str) -> Iterator[FunctionalRectifiers]:
+    """Swap every registered rectifier module, and every rectifier function the forward pass calls,
+    for the ``method``'s backward rule; restore after."""
     if method not in METHODS:
         raise AttributionError(f"unknown projection method {method!r}; use one of {', '.join(METHODS)}")
     swapped = []
@@ -76,17 +116,19 @@ def modified_rectifiers(model: nn.Module, method: str) -> Iterator[int]:
             if type(child) in RECTIFIERS:
                 swapped.append((parent, name, child))
                 setattr(parent, name, ModifiedRectifier(RECTIFIERS[type(child)](child), method == "guided_backprop"))
-    if not swapped:
-        raise AttributionError(
-            f"{method} needs rectifier modules ({', '.join(t.__name__ for t in RECTIFIERS)}); this model has none"
-            " (functional ReLUs cannot be swapped): register its activation type in"
-            " featvis.vision.attribution.RECTIFIERS"
-        )
+    functional = FunctionalRectifiers(guided=method == "guided_backprop")
     try:
-        yield len(swapped)
+        with functional:
+            yield functional
     finally:
         for parent, name, child in swapped:
             setattr(parent, name, child)
+    if not swapped and not functional.calls:
+        raise AttributionError(
+            f"{method} needs rectifiers (modules {', '.join(t.__name__ for t in RECTIFIERS)}, or torch.relu / "
+            "F.relu / F.relu6 calls); this model has none: register its activation type in "
+            "featvis.vision.attribution.RECTIFIERS"
+        )
 
 
 def project(model: nn.Module, layer: str, images: torch.Tensor, channel: int, ys: Sequence[int],

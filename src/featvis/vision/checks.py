@@ -29,6 +29,7 @@ from featvis.core.tokengrid import (
 )
 
 Shape = tuple[int, ...] | None
+STRUCTURE_VERSION = 2  # raise when what a traced structure holds changes: older cached ones are traced again
 
 
 def check_datasets(datasets: Mapping[str, Mapping[str, Any]]) -> None:
@@ -73,7 +74,7 @@ def model_structure(name: str, spec: Mapping[str, Any], cache_dir: str | os.Path
         from featvis.vision.train_checks import STAND_IN
 
         build["weights"] = STAND_IN
-    key = hashlib.sha256(json.dumps(build, sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([STRUCTURE_VERSION, build], sort_keys=True).encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"{name}-{key}.json"  # the key is in the name: one file per spec
     cached = _read(path)
     if cached and "sources" in cached and all(_same_file(source, stat) for source, stat in cached["sources"]):
@@ -124,7 +125,7 @@ def _trace(name: str, build: Mapping[str, Any]) -> dict[str, Any]:
 
     from featvis.core.hooks import layer_names, probe_calls
     from featvis.core.tokens import token_grid
-    from featvis.vision.attribution import RECTIFIERS
+    from featvis.vision.attribution import has_rectifiers
     from featvis.vision.builders import builder_file
     from featvis.vision.models import load_model
 
@@ -140,7 +141,7 @@ def _trace(name: str, build: Mapping[str, Any]) -> dict[str, Any]:
             "token_grids": {n: [g.prefix, g.height, g.width, list(g.names)] for n, g in grids.items()},
             "repeated": {n: c for n, c in calls.items() if c > 1},
             "attention": [n for n in shapes if isinstance(modules[n], nn.MultiheadAttention)],
-            "rectifiers": any(type(m) in RECTIFIERS for m in modules.values()),
+            "rectifiers": has_rectifiers(loaded.module, loaded.preprocess.input_shape()),
             "channels_last": _channels_last(loaded.module, shapes)}
 
 
@@ -285,9 +286,11 @@ def layer_shapes(structure: Mapping[str, Any]) -> dict[str, Shape]:
 
 def check_views(config: Mapping[str, Any], structures: Mapping[str, Mapping[str, Any]]) -> None:
     """Checks that need each view stage's chosen layers (``analyses[].views``): DeconvNet
-    projections swap ReLU modules, so a model without any (a ViT's GELUs) cannot have them."""
+    projections swap ReLUs (modules or torch.relu calls), so a model without any (a ViT's GELUs)
+    cannot have them."""
     for analysis in config["analyses"]:
         model = analysis["model"]
         if analysis["views"]["attribution"] and structures[model].get("rectifiers") is False:
-            raise ConfigError(f"attribution.layers.{model}: DeconvNet projections need ReLU modules and {model} has "
-                              f"none; set `attribution.layers: {{{model}: []}}` to skip them (Grad-CAM still runs)")
+            raise ConfigError(f"attribution.layers.{model}: DeconvNet projections need ReLUs (modules or "
+                              f"torch.relu / F.relu calls) and {model} has none; set "
+                              f"`attribution.layers: {{{model}: []}}` to skip them (Grad-CAM still runs)")
