@@ -182,11 +182,16 @@ def test_start_check_lists_every_checkpoint_problem(finetuned, script_net, tmp_p
         "head": {"architecture": "resnet18", "weights": str(path), "num_classes": 3},
         "pickle": {"architecture": "module", "weights": str(script_net / "whole.pt"), "image_size": 16},
         "fine": {"architecture": "resnet18", "weights": str(path), "image_size": 32},
+        "other": {"architecture": "resnet34", "weights": str(path)},
+        "builder": {"architecture": "module", "builder": str(tmp_path / "gone.py:Net"), "image_size": 16},
     }
     with pytest.raises(ConfigError) as error:
         check_vision({"datasets": {}, "models": models, "analyses": []}, tmp_path / "cache")
     lines = str(error.value).splitlines()
-    assert lines[0] == "3 models cannot be loaded:"
+    assert lines[0] == "5 models cannot be loaded:"
+    assert any(line.startswith("  - models.other: resnet34: ") and "does not fit this architecture" in line
+               for line in lines)
+    assert any(line.startswith("  - models.builder: builder file ") and "gone.py" in line for line in lines)
     truncated = "cut.pt (1,000 bytes) cannot be read: it is truncated"
     assert any(line.startswith("  - models.cut: resnet18: ") and truncated in line for line in lines)
     assert any(line.startswith("  - models.head: resnet18: the classifier head 'fc'") for line in lines)
