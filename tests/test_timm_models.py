@@ -186,13 +186,19 @@ def test_shared_modules_are_counted(vit):
 
 def test_deconvnet_on_a_model_without_relus_is_rejected_at_start(tmp_path):
     structure = model_structure("vit", VIT, tmp_path)
-    config = {"analyses": [{"model": "vit", "views": {"attribution": ["blocks.1"]}}]}
+    config = {"attribution": {"layers": {"vit": ["blocks.1"]}},
+              "analyses": [{"model": "vit", "views": {"attribution": ["blocks.1"]}}]}
     with pytest.raises(ConfigError, match=r"attribution.layers.vit: DeconvNet projections need ReLUs \(modules or "
                                           r"torch.relu / F.relu calls\) and vit has none; set "
                                           r"`attribution.layers: \{vit: \[\]\}`"):
         check_views(config, {"vit": structure})
     config["analyses"][0]["views"]["attribution"] = []
-    check_views(config, {"vit": structure})
+    assert check_views(config, {"vit": structure}) == []
+    by_default = {"analyses": [{"model": "vit", "views": {"attribution": ["blocks.1"]}}]}  # not asked for by name
+    assert check_views(by_default, {"vit": structure}) == [
+        "DeconvNet projections need ReLUs (modules or torch.relu / F.relu calls) and vit has none: its projections "
+        "are skipped (Grad-CAM still runs)"]
+    assert by_default["analyses"][0]["views"]["attribution"] == []
 
 
 def test_renders_take_their_size_from_the_model(vit):

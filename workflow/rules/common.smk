@@ -40,7 +40,8 @@ def _resolved_config():
     check_render(resolved, structures)
     check_gallery(resolved, structures)
     choose_views(resolved, lambda model: layer_shapes(structures[model]))
-    check_views(resolved, structures)
+    for note in check_views(resolved, structures):
+        print(f"featvis: note: {note}", file=sys.stderr)
     resolved["shard_plan"] = shard_plan(resolved)  # counted here once; cluster jobs read the same plan
     resolved["weights_ids"] = {name: s["weights_id"] for name, s in structures.items()}  # see model_spec
     text = yaml.safe_dump(resolved, sort_keys=False)

@@ -284,13 +284,20 @@ def layer_shapes(structure: Mapping[str, Any]) -> dict[str, Shape]:
     return shapes
 
 
-def check_views(config: Mapping[str, Any], structures: Mapping[str, Mapping[str, Any]]) -> None:
+def check_views(config: Mapping[str, Any], structures: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Checks that need each view stage's chosen layers (``analyses[].views``): DeconvNet
-    projections swap ReLUs (modules or torch.relu calls), so a model without any (a ViT's GELUs)
-    cannot have them."""
+    projections swap ReLUs (modules or torch.relu calls), so a model without any (a ViT's GELUs,
+    EfficientNet's SiLUs) cannot have them. Asked for by name, that is an error; chosen by default,
+    the model's projections are left out and a note (returned) says so."""
+    notes = []
     for analysis in config["analyses"]:
         model = analysis["model"]
-        if analysis["views"]["attribution"] and structures[model].get("rectifiers") is False:
-            raise ConfigError(f"attribution.layers.{model}: DeconvNet projections need ReLUs (modules or "
-                              f"torch.relu / F.relu calls) and {model} has none; set "
-                              f"`attribution.layers: {{{model}: []}}` to skip them (Grad-CAM still runs)")
+        if not analysis["views"]["attribution"] or structures[model].get("rectifiers") is not False:
+            continue
+        why = f"DeconvNet projections need ReLUs (modules or torch.relu / F.relu calls) and {model} has none"
+        if model in config.get("attribution", {}).get("layers", {}):
+            raise ConfigError(f"attribution.layers.{model}: {why}; set `attribution.layers: {{{model}: []}}` to "
+                              "skip them (Grad-CAM still runs)")
+        analysis["views"]["attribution"] = []
+        notes.append(f"{why}: its projections are skipped (Grad-CAM still runs)")
+    return list(dict.fromkeys(notes))
