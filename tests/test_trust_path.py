@@ -227,6 +227,20 @@ def test_path_check_flags_the_fooled_unit_and_passes_honest_ones(world):
     assert record["score"] == fooled.score and record["reference"] == "bottom" and len(record["layers"]) == 4
 
 
+def test_check_from_vectors_equals_check_from_images(world):
+    """The stage may read natural images' vectors from the features stage and run only the render."""
+    model, images = world["fooled"], world["images"]
+    rendered = path.model_inputs(world["renders"]["fooled"].images[:1], MEAN, STD)
+    top, reference = images[:K], images[K:2 * K]
+    probe = path.probe_layers(model, "unit", (1, 3, SIZE, SIZE))
+    (top_vectors, peak), (reference_vectors, _), (render_vectors, _) = (
+        path.pooled_vectors(model, x, probe.layers, unit=("unit", FOOLED)) for x in (top, reference, rendered))
+    from_vectors = path.check_vectors("unit", FOOLED, probe, render_vectors, top_vectors, reference_vectors,
+                                      peak.numpy(), "bottom", k=K)
+    from_images = path.check_unit(model, "unit", FOOLED, rendered, top, reference, "bottom", k=K)
+    assert from_vectors.to_dict() == from_images.to_dict()
+
+
 def test_random_reference_is_recorded(world):
     check = run_check(world["fooled"], world["images"], FOOLED, world["renders"]["fooled"].images[0], kind="random")
     assert check.reference == "random (seed 0)" and check.n_reference == K
@@ -237,6 +251,8 @@ def test_too_few_images_and_a_unit_that_never_fires(world):
     rendered = path.model_inputs(world["renders"]["base"].images[:1], MEAN, STD)
     few = path.check_unit(model, "unit", HONEST, rendered, images[:2], images[2:10], "bottom", k=K)
     assert few.status == "too_few_images" and few.score is None and "only 2 top images, 8 asked" in few.notes
+    none = path.check_unit(model, "unit", HONEST, rendered, images[:0], images[2:10], "bottom", k=K)
+    assert none.status == "too_few_images" and none.n_top == 0
     some = path.check_unit(model, "unit", HONEST, rendered, images[:4], images[4:12], "bottom", k=K)
     assert some.status in ("ok", "no_natural_gap") and some.n_top == 4 and "only 4 top images, 8 asked" in some.notes
     dead = copy.deepcopy(model)
@@ -246,6 +262,21 @@ def test_too_few_images_and_a_unit_that_never_fires(world):
     never = path.check_unit(dead, "unit", HONEST, rendered, images[:K], images[K:2 * K], "bottom", k=K)
     assert never.status == "never_fires" and never.verdict == "this unit never fires on this dataset"
     assert never.score is None and never.top_activation_max == 0.0
+    with pytest.raises(ValueError, match="layer 'block1': the render images' activations hold NaN"):
+        path.check_unit(model, "unit", HONEST, rendered * float("nan"), images[:K], images[K:2 * K], "bottom")
+
+
+def test_pooled_vectors_average_maps_and_keep_vectors():
+    model = nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 8 * 8, 5), nn.Unflatten(1, (1, 5)))
+    x = torch.randn(4, 3, 10, 10, generator=torch.Generator().manual_seed(0))
+    vectors, peak = path.pooled_vectors(model, x, ["1", "3"], unit=("1", 2))
+    with torch.no_grad():
+        maps = model[1](model[0](x))
+    torch.testing.assert_close(vectors["1"], maps.double().mean((2, 3)))
+    torch.testing.assert_close(vectors["3"], model[3](model[2](maps)).double())
+    torch.testing.assert_close(peak, maps[:, 2].flatten(1).amax(1).double())
+    with pytest.raises(ValueError, match="layer '4'"):
+        path.pooled_vectors(model, x, ["4"])
 
 
 def test_no_earlier_layer():
@@ -265,6 +296,22 @@ def test_probe_layers_of_a_torchvision_resnet():
     assert analysed.layers == ("layer1.0", "layer2", "layer3.1") and "analysed" in analysed.rule
     with pytest.raises(KeyError, match="layer9"):
         path.probe_layers(model, "layer3.1", (1, 3, 64, 64), analysed=["layer9"])
+
+
+class SharedActivation(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.conv2, self.conv3 = (nn.Conv2d(n, 8, 3, padding=1) for n in (3, 8, 8))
+        self.act, self.drop, self.gate = nn.ReLU(), nn.Dropout(), nn.Conv2d(8, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.drop(self.act(self.conv2(self.act(self.conv1(x)))))
+        return self.conv3(h) * self.gate(h).sum(1, keepdim=True)
+
+
+def test_probe_layers_skip_shared_repeating_and_narrow_modules():
+    probe = path.probe_layers(SharedActivation().eval(), "conv3", (1, 3, 16, 16))
+    assert probe.layers == ("conv1", "conv2", "conv3")  # not act (runs twice), drop, gate (2 channels)
 
 
 def test_reference_indices_never_take_a_top_image():

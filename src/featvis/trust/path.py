@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from featvis.core.hooks import capture, execution_order, get_layer, run_to_layers
+from featvis.core.hooks import capture, get_layer, probe_calls, run_to_layers
 from featvis.core.tokengrid import split_layer
 from featvis.trust.rank import spearman
 
@@ -47,18 +47,18 @@ THRESHOLD = 0.5
 """Scores at or above it read "reaches this unit the way its top images do". Halfway between
 0 (no more like the top images than like the reference) and 1 (as much as the top images
 themselves). On the known-answer model (tests/test_trust_path.py) the fooled unit scores
--0.12, the same unit without the circuit 1.07, another unit 0.98; over all 32 units of that
-model, each fooled in turn, honest renders have a median of 0.95 and fooled ones 0.17, and any
-threshold from 0.4 to 0.6 misclassifies 7 to 9 of the 64, so the midpoint is kept rather than
-a value tuned to one small model (docs/trust.md)."""
+-0.15, the same unit without the circuit 1.07, another unit 0.98. Over all 32 units of that
+model, each fooled in turn (benchmarks/results/trust_threshold.md), honest renders score a
+median of 0.95 and fooled ones 0.17, and every threshold from 0.4 to 0.6 misclassifies 7 or 8
+of the 64: the midpoint is kept rather than a value tuned to one small model."""
 
 MIN_NATURAL_GAP = 0.1
 """A probe layer whose natural gap is below this is left out of the score (its ratio is
 ``None``): there the top images do not stand apart from the reference, so the layer says
 nothing about the unit's path, and a ratio to a near-zero gap is noise. With standardised
 channels the gaps of the known-answer model's layers run from 0.13 to 1.2 (a gap can reach
-2: top images perfectly alike, perfectly unlike the reference); 0.1 keeps every layer that
-separates at all."""
+2: top images perfectly alike, perfectly unlike the reference); 0.1 leaves out only layers
+where the separation is close to none."""
 
 MIN_IMAGES = 3
 """Fewest top (and reference) images the check runs with: two give a single top-top pair."""
@@ -136,10 +136,11 @@ def probe_layers(model: nn.Module, layer: str, input_shape: tuple[int, ...],
     run before it and, inside each module that contains it, the children that run before it
     (for a torchvision ResNet's ``layer3.1``: conv1, bn1, relu, maxpool, layer1, layer2,
     layer3.0). Either way ``layer`` comes last, and only outputs of ``(C,)`` or ``(C, H, W)``
-    with at least ``MIN_PROBE_CHANNELS`` channels are kept (identity and dropout modules, which
-    repeat their input, are not).
+    with at least ``MIN_PROBE_CHANNELS`` channels are kept; identity and dropout modules (which
+    repeat their input) and modules that run more than once (a shared activation: which call's
+    output would it be?) are not.
     """
-    order = execution_order(model, input_shape)
+    order, calls = probe_calls(model, input_shape)
     position = {name: i for i, name in enumerate(order)}
     target = split_layer(layer)[0]
     if target not in position:
@@ -151,11 +152,15 @@ def probe_layers(model: nn.Module, layer: str, input_shape: tuple[int, ...],
     else:
         named, rule = _path_blocks(model, target), f"the blocks on the path to {layer}"
     modules = dict(model.named_modules())
-    kept = [name for name in dict.fromkeys(named) if split_layer(name)[0] != target
-            and position.get(split_layer(name)[0], len(order)) < position[target]
-            and _probe_shape(order[split_layer(name)[0]])
-            and not isinstance(modules[split_layer(name)[0]], SKIPPED_MODULES)]
-    kept.sort(key=lambda name: position[split_layer(name)[0]])
+
+    def probe_ok(name: str) -> bool:
+        module = split_layer(name)[0]
+        return (module != target and position.get(module, len(order)) < position[target]
+                and _probe_shape(order[module]) and calls[module] == 1
+                and not isinstance(modules[module], SKIPPED_MODULES))
+
+    kept = sorted((name for name in dict.fromkeys(named) if probe_ok(name)),
+                  key=lambda name: position[split_layer(name)[0]])
     return ProbeLayers((*kept, layer), rule)
 
 
@@ -204,6 +209,9 @@ def pooled_vectors(model: nn.Module, images: torch.Tensor, layers: Sequence[str]
 def layer_evidence(layer: str, render: torch.Tensor, top: torch.Tensor, reference: torch.Tensor,
                    scored: bool = True) -> LayerEvidence:
     """The four mean correlations at one layer, from ``(1, C)``, ``(K, C)`` and ``(M, C)`` vectors."""
+    for what, vectors in (("render", render), ("top", top), ("reference", reference)):
+        if not bool(torch.isfinite(vectors).all()):
+            raise ValueError(f"layer {layer!r}: the {what} images' activations hold NaN or infinite values")
     render, top, reference = standardise(render, top, reference)
     k = len(top)
     top_top = spearman(top, top)
@@ -239,15 +247,10 @@ def check_vectors(layer: str, channel: int, probe: ProbeLayers, render: Mapping[
     natural images' vectors read from the features stage. ``top`` and ``reference`` hold at most
     ``k`` images each (the first ``k`` are used); ``top_activations``: the unit's value on them."""
     n_top, n_ref = (min(k, len(next(iter(v.values())))) for v in (top, reference))
-    peak = torch.as_tensor(np.asarray(top_activations, dtype=np.float64))[:n_top]
-    check = PathCheck(layer, int(channel), "ok", "", None, THRESHOLD, list(probe.layers), probe.rule,
-                      reference_kind, k, n_top, n_ref, float(peak.abs().max()) if len(peak) else 0.0)
-    check.notes += [f"only {n} {what} images, {k} asked" for n, what in ((n_top, "top"), (n_ref, "reference"))
-                    if n < k]
-    if min(n_top, n_ref) < MIN_IMAGES:
-        return _ends(check, "too_few_images")
-    if check.top_activation_max <= FIRES_ATOL:
-        return _ends(check, "never_fires")
+    peak = np.asarray(top_activations, dtype=np.float64)[:n_top]
+    check = _new_check(layer, channel, probe, reference_kind, k, n_top, n_ref, peak)
+    if check.status != "ok":
+        return check
     if len(probe.layers) < 2:
         return _ends(check, "no_earlier_layer")
     check.layers = [layer_evidence(name, render[name][:1], top[name][:n_top], reference[name][:n_ref],
@@ -257,6 +260,20 @@ def check_vectors(layer: str, channel: int, probe: ProbeLayers, render: Mapping[
         return _ends(check, "no_natural_gap")
     check.score = sum(row.gap_render for row in scored) / sum(row.gap_natural for row in scored)
     check.verdict = SAME_PATH if check.score >= THRESHOLD else OTHER_PATH
+    return check
+
+
+def _new_check(layer: str, channel: int, probe: ProbeLayers, reference_kind: str, k: int, n_top: int,
+               n_ref: int, peak: np.ndarray) -> PathCheck:
+    """A check with its counts and notes, ended already when there are too few images or no firing."""
+    check = PathCheck(layer, int(channel), "ok", "", None, THRESHOLD, list(probe.layers), probe.rule,
+                      reference_kind, k, n_top, n_ref, float(np.abs(peak).max()) if len(peak) else 0.0)
+    check.notes += [f"only {n} {what} images, {k} asked" for n, what in ((n_top, "top"), (n_ref, "reference"))
+                    if n < k]
+    if min(n_top, n_ref) < MIN_IMAGES:
+        return _ends(check, "too_few_images")
+    if check.top_activation_max <= FIRES_ATOL:
+        return _ends(check, "never_fires")
     return check
 
 
@@ -279,6 +296,8 @@ def check_unit(model: nn.Module, layer: str, channel: int, render: torch.Tensor,
         raise ValueError(f"check_unit takes one render, got {len(render)}: check each copy on its own")
     top, reference = top[:k], reference[:k]
     probe = probe or probe_layers(model, layer, (1, *top.shape[1:]))
+    if min(len(top), len(reference)) < MIN_IMAGES:  # nothing to run the model on
+        return _new_check(layer, channel, probe, reference_kind, k, len(top), len(reference), np.ones(0))
     top_vectors, peak = pooled_vectors(model, top, probe.layers, unit=(layer, channel))
     reference_vectors, _ = pooled_vectors(model, reference, probe.layers)
     render_vectors, _ = pooled_vectors(model, render, probe.layers)
