@@ -48,6 +48,15 @@ NET = textwrap.dedent('''
             raise ValueError("my layer wants 5 channels")
 
 
+    class Functional(Net):
+        def __init__(self):
+            super().__init__()
+            del self.act  # no ReLU module: only the call below
+
+        def forward(self, x):
+            return self.fc(self.pool(torch.relu(self.conv(x))).flatten(1))
+
+
     if __name__ == "__main__":
         torch.manual_seed(0)
         model = Net()
@@ -213,3 +222,18 @@ def test_weights_and_builder_source_make_the_identity(script_net, tmp_path):
         handle.write("# a new line in the model's source\n")
     second = model_structure("mine", spec, tmp_path / "cache")["weights_id"]
     assert second.split()[0] == first.split()[0] and second != first
+
+
+def test_start_check_finds_relus_written_in_the_forward(script_net, tmp_path):
+    """DeconvNet's start check: a ReLU module, or torch.relu called in the forward (no module)."""
+    from featvis.vision.checks import model_structure
+
+    def structure(name, builder):
+        spec = {"architecture": "module", "builder": f"{script_net / 'my_net.py'}:{builder}", "allow_random": True,
+                "image_size": 16}
+        return model_structure(name, spec, tmp_path)
+
+    functional = structure("functional", "Functional")
+    assert functional["rectifiers"] is True and not any("act" in m for m in functional["modules"])
+    assert model_structure("vit", {"architecture": "timm:vit_tiny_patch16_224", "allow_random": True,
+                                   "image_size": 32}, tmp_path)["rectifiers"] is False

@@ -38,12 +38,18 @@ with atomic_path(sys.argv[1]) as tmp, open(tmp, "wb") as handle:
 """
 
 
-def test_killed_writer_leaves_no_file(tmp_path):
-    target = tmp_path / "out.bin"
+def killed_writer(target):
+    """A process killed while it writes ``target`` (its temporary half written)."""
     process = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "writing"
     process.send_signal(signal.SIGKILL)
     process.wait()
+    return process
+
+
+def test_killed_writer_leaves_no_file(tmp_path):
+    target = tmp_path / "out.bin"
+    killed_writer(target)
     time.sleep(0.1)
     assert not target.exists()  # only a .part file may remain, never the final name
 
@@ -79,10 +85,7 @@ def test_figures_are_byte_identical(tmp_path):
 
 def test_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
     target = tmp_path / "out.bin"
-    process = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == "writing"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process = killed_writer(target)
     stray = [p.name for p in tmp_path.iterdir()]
     assert len(stray) == 1 and stray[0].startswith(f".out.bin.{process.pid}.") and stray[0].endswith(".part")
     other = tmp_path / f".out.bin.5.{process.pid}.abc.part"  # another name's temporary: not touched

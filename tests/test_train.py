@@ -20,7 +20,7 @@ from featvis.vision.train import (
     HeadError,
     StartWeightsError,
     check_outputs,
-    fit_head,
+    fresh_head,
     holdout,
     load_start_weights,
     train_classifier,
@@ -64,19 +64,19 @@ def stand_in(architecture, **spec):
 @pytest.mark.parametrize(("architecture", "head"), [
     ("resnet18", "fc"), ("mnist_cnn", "fc"), ("timm:test_resnet", "fc"), ("timm:test_vit", "head"),
 ])
-def test_fit_head_sizes_the_output(architecture, head):
+def test_fresh_head_sizes_the_output(architecture, head):
     loaded, name = training_model({"architecture": architecture, "image_size": 32}, 3, seed=0)
     assert name == head
     with torch.no_grad():
         assert loaded.module(torch.zeros(loaded.preprocess.input_shape(2))).shape == (2, 3)
 
 
-def test_fit_head_replaces_the_last_linear_of_a_sequential_classifier():
+def test_fresh_head_replaces_the_last_linear_of_a_sequential_classifier():
     module = nn.Sequential(OrderedDict(
         body=nn.Conv2d(3, 4, 3), pool=nn.AdaptiveAvgPool2d(1), flat=nn.Flatten(),
         classifier=nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1000, bias=False))))
     body = module.body.weight.clone()
-    assert fit_head(module, 5) == "classifier.2"
+    assert fresh_head(module, 5) == "classifier.2"
     assert module.classifier[2].out_features == 5 and module.classifier[2].bias is None
     assert module.classifier[0].out_features == 8 and torch.equal(module.body.weight, body)
 
@@ -85,7 +85,7 @@ def test_the_head_is_fresh_from_the_seed():
     def head(seed):
         torch.manual_seed(seed)
         module = stand_in("mnist_cnn")
-        assert fit_head(module, 10) == "fc"  # the right size already: replaced all the same
+        assert fresh_head(module, 10) == "fc"  # the right size already: replaced all the same
         return module.fc.weight
 
     assert torch.equal(head(3), head(3)) and not torch.equal(head(3), head(4))
@@ -95,16 +95,16 @@ def test_the_head_is_fresh_from_the_seed():
 def test_no_head_is_refused():
     convolutional = nn.Sequential(nn.Conv2d(3, 7, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
     preprocess = Preprocess(32, (0.5,) * 3, (0.5,) * 3)
-    assert fit_head(convolutional, 3) is None
+    assert fresh_head(convolutional, 3) is None
     with pytest.raises(HeadError, match="finds no classifier head .* have shape \\(1, 7\\), not 3 per image"):
         check_outputs(convolutional, preprocess, None, 3, "mine")
     check_outputs(convolutional, preprocess, None, 7, "mine")  # already the right size: trainable as it is
     projection = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 8), nn.Unflatten(1, (2, 4)))
-    fit_head(projection, 3)
+    fresh_head(projection, 3)
     with pytest.raises(HeadError, match="resized '1' .* then have shape none: the forward pass fails"):
         check_outputs(projection, preprocess, "1", 3, "mine")
     tokens = nn.Sequential(nn.Flatten(2), nn.Linear(32 * 32, 8))  # per-channel scores: (1, 3, 8), not logits
-    fit_head(tokens, 3)
+    fresh_head(tokens, 3)
     with pytest.raises(HeadError, match="resized '1' .* have shape \\(1, 3, 3\\), so that layer is not"):
         check_outputs(tokens, preprocess, "1", 3, "mine")
 

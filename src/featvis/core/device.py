@@ -11,7 +11,7 @@ import torch
 # cuBLAS picks its reduction split from a shared workspace unless this fixes one; read when cuBLAS
 # starts (the first matrix product on a GPU), so it must be set before that. ":16:8" also works.
 CUBLAS_WORKSPACE = ":4096:8"
-_DETERMINISTIC_CUBLAS = (":4096:8", ":16:8")
+_DETERMINISTIC_CUBLAS = (CUBLAS_WORKSPACE, ":16:8")
 
 
 def pick_device(preference: str = "auto") -> torch.device:

@@ -7,7 +7,6 @@ a job that merges arrays, fits an embedding or writes pages does not pay torch's
 from __future__ import annotations
 
 import logging
-import os
 import random
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -26,7 +25,6 @@ def start_job(log_files: list[str], compute: Mapping[str, Any] | None = None) ->
 
     Returns the device, or None in a job that has not imported torch.
     """
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before any GPU matmul (see core.device)
     if log_files:
         sys.stderr = open(log_files[0], "w", buffering=1)  # noqa: SIM115 - lives as long as the job
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", force=True)

@@ -24,7 +24,6 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from featvis.core.hooks import capture, get_layer, run_to_layers
-from featvis.core.probe import probe_input
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +91,6 @@ class FunctionalRectifiers(TorchFunctionMode):
         if self.guided is None:
             return func(*args, **kwargs)
         return _Rectifier.apply(args[0], RECTIFIER_FUNCTIONS[func], self.guided)
-
-
-def has_rectifiers(model: nn.Module, input_shape: tuple[int, ...]) -> bool:
-    """Rectifier modules, or rectifier functions called in a probe forward pass."""
-    if any(type(m) in RECTIFIERS for m in model.modules()):
-        return True
-    counter = FunctionalRectifiers()
-    with torch.no_grad(), counter:
-        model(probe_input(model, input_shape))
-    return counter.calls > 0
 
 
 @contextlib.contextmanager

@@ -125,13 +125,15 @@ def _trace(name: str, build: Mapping[str, Any]) -> dict[str, Any]:
 
     from featvis.core.hooks import layer_names, probe_calls
     from featvis.core.tokens import token_grid
-    from featvis.vision.attribution import has_rectifiers
+    from featvis.vision.attribution import RECTIFIERS, FunctionalRectifiers
     from featvis.vision.builders import builder_file
     from featvis.vision.models import load_model
 
     loaded = load_model(build, name)
     sources = [p for p in (loaded.weights, builder_file(build.get("builder"))) if p is not None]
-    shapes, calls = probe_calls(loaded.module, loaded.preprocess.input_shape())
+    rectifier_calls = FunctionalRectifiers()  # counts relu calls: DeconvNet's start check
+    with rectifier_calls:
+        shapes, calls = probe_calls(loaded.module, loaded.preprocess.input_shape())
     modules = dict(loaded.module.named_modules())
     grids = {n: token_grid(modules[n]) for n in shapes if token_grid(modules[n]) is not None}
     return {"shapes": {k: list(v) if v is not None else None for k, v in shapes.items()},
@@ -141,7 +143,7 @@ def _trace(name: str, build: Mapping[str, Any]) -> dict[str, Any]:
             "token_grids": {n: [g.prefix, g.height, g.width, list(g.names)] for n, g in grids.items()},
             "repeated": {n: c for n, c in calls.items() if c > 1},
             "attention": [n for n in shapes if isinstance(modules[n], nn.MultiheadAttention)],
-            "rectifiers": has_rectifiers(loaded.module, loaded.preprocess.input_shape()),
+            "rectifiers": rectifier_calls.calls > 0 or any(type(m) in RECTIFIERS for m in modules.values()),
             "channels_last": _channels_last(loaded.module, shapes)}
 
 

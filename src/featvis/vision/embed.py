@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from featvis.core.registry import registrar
+from featvis.vision.finite import require_finite
 
 log = logging.getLogger(__name__)
 
@@ -168,13 +169,7 @@ def fit_embedding(features: np.ndarray, method: str, seed: int = 0, threads: int
     if features.ndim != 2 or len(features) < 2 or features.shape[1] < 1:
         raise EmbedError(f"a map needs at least 2 feature vectors in an (N, D) array, got shape {features.shape}")
     n, dims = features.shape
-    bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
-    if len(bad):
-        raise EmbedError(
-            f"{len(bad)} of {n} images have NaN or infinite features (rows {', '.join(map(str, bad[:10]))}"
-            f"{' ...' if len(bad) > 10 else ''}): the model gave non-finite activations for them (the features "
-            "stage's meta.json lists them under 'nonfinite'); remove those images from the dataset or fix the model"
-        )
+    require_finite(features, EmbedError)
     z = standardize(features)
     if not z.any():
         log.warning("all %d feature vectors are identical: the %s map puts every image at (0, 0)", n, method)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from featvis.core.registry import registrar
+from featvis.vision.finite import require_finite
 
 log = logging.getLogger(__name__)
 
@@ -106,18 +107,6 @@ INDEXES["faiss_flat"] = _faiss_search(_flat)
 INDEXES["faiss_hnsw"] = _faiss_search(_hnsw)
 
 
-def require_finite(features: np.ndarray) -> None:
-    """Refuse features with NaN or infinite values, naming the images (rows) that hold them."""
-    bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
-    if len(bad):
-        raise NeighborError(
-            f"{len(bad)} of {len(features)} images have NaN or infinite features (rows "
-            f"{', '.join(map(str, bad[:10]))}{' ...' if len(bad) > 10 else ''}): the model gave non-finite "
-            "activations for them (the features stage's meta.json lists them under 'nonfinite'); remove "
-            "those images from the dataset or fix the model"
-        )
-
-
 def neighbor_count(k: int, n: int) -> int:
     """``k`` capped at the ``n - 1`` other images a query has (logged when capped)."""
     if n < 2:
@@ -136,7 +125,7 @@ def nearest(features: np.ndarray, queries: Sequence[int], k: int, metric: str = 
         raise NeighborError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
     if index not in INDEXES:
         raise NeighborError(f"unknown index {index!r}; known: {', '.join(sorted(INDEXES))}")
-    require_finite(features)
+    require_finite(features, NeighborError)
     k = neighbor_count(k, len(features))
     queries = np.asarray(queries, dtype=np.int64)
     return INDEXES[index](features, queries, k, metric, threads)

@@ -2,7 +2,7 @@
 featvis loads (torchvision names, ``timm:<name>``, the built-ins).
 
 The model is built as its spec says (input size, channels, mean and std), with seeded random
-weights, and its classifier head is sized to the classes (:func:`fit_head`); a ``weights:`` file
+weights, and its classifier head is sized to the classes (:func:`fresh_head`); a ``weights:`` file
 is where fine-tuning starts: every key that fits is loaded, a head of another size is not. Images
 stream from the manifest through :func:`featvis.vision.data.iter_batches` (never a whole split in
 memory), in a seeded order each epoch. The saved state dict loads with
@@ -71,7 +71,7 @@ def training_rows(manifest: pd.DataFrame, train: Mapping[str, Any], seed: int) -
 # --- the model and its head -------------------------------------------------------------
 
 
-def fit_head(module: nn.Module, num_classes: int) -> str | None:
+def fresh_head(module: nn.Module, num_classes: int) -> str | None:
     """Give the model a fresh classifier head of ``num_classes`` outputs, drawn from torch's
     generator (so the config's seed sets it, whatever size the built head had). Returns the head's
     name (``None``: none found, which :func:`check_outputs` then refuses unless the model already
@@ -123,7 +123,7 @@ def training_model(spec: Mapping[str, Any], num_classes: int, seed: int,
     loaded = load_model({**build, "weights": STAND_IN, "num_classes": num_classes}, name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        head = fit_head(loaded.module, num_classes)
+        head = fresh_head(loaded.module, num_classes)
     check_outputs(loaded.module, loaded.preprocess, head, num_classes, spec["architecture"])
     return loaded, head
 
