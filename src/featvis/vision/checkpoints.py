@@ -155,11 +155,12 @@ def _unreadable(path: Path, what: str, error: BaseException) -> UnreadableCheckp
     size = path.stat().st_size if path.exists() else 0
     return UnreadableCheckpointError(
         f"{what}: {path} ({size:,} bytes) cannot be read: it is truncated, corrupt or not a torch "
-        f"checkpoint ({type(error).__name__}: {_first_line(error)}). Copy or save it again")
+        f"checkpoint ({type(error).__name__}: {first_line(error)}). Copy or save it again")
 
 
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [""])[0][:200]
+def first_line(error: BaseException) -> str:
+    """An error's message, first line only (its type where it has none), for one-line reports."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
 
 
 def state_dict_of(content: Any, path: Path, what: str) -> StateDict:

@@ -33,6 +33,7 @@ from featvis.vision.checkpoints import (
     MissingWeightsError,
     PickledObjectError,
     check_class_names,
+    first_line,
     head_rows,
     load_fitted,
     load_weights,
@@ -135,11 +136,7 @@ def _find_token_grids(module: nn.Module, preprocess: Preprocess, expected: Prepr
         else:
             fix = "fix the model's code there, or set `image_size` and `channels` to the input it was written for"
         raise InputSizeError(f"{name}: the forward pass fails at the configured input, {shape(preprocess)} "
-                             f"({_first_line(error)}{_raised_at(error)}); {fix}") from None
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+                             f"({first_line(error)}{_raised_at(error)}); {fix}") from None
 
 
 def _raised_at(error: BaseException) -> str:
@@ -292,7 +289,7 @@ def _call_builder(builder: tuple[Callable, Any], spec: Mapping[str, Any]) -> nn.
         module = function(**kwargs)
     except Exception as error:  # noqa: BLE001 - the user's code can raise anything
         raise BuilderError(f"builder {spec['builder']!r} failed when called with {kwargs}: "
-                           f"{type(error).__name__}: {_first_line(error)}{_raised_at(error)}") from None
+                           f"{type(error).__name__}: {first_line(error)}{_raised_at(error)}") from None
     if not isinstance(module, nn.Module):
         raise BuilderError(f"builder {spec['builder']!r} returned a {type(module).__name__}, not a torch.nn.Module")
     return module

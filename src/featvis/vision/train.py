@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from featvis.vision.checkpoints import classifier_name, read_state_dict
+from featvis.vision.checkpoints import classifier_name, first_line, read_state_dict
 from featvis.vision.data import iter_batches
 from featvis.vision.models import STAND_IN, LoadedModel, Preprocess, load_model
 from featvis.vision.train_checks import HOLDOUT, TRAIN, splits_of, training_classes
@@ -103,7 +103,7 @@ def check_outputs(module: nn.Module, preprocess: Preprocess, head: str | None, n
         with torch.no_grad():
             shape = tuple(logits(module.eval()(torch.zeros(preprocess.input_shape()))).shape)
     except (RuntimeError, ValueError, TypeError, IndexError) as error:  # a resized layer the rest cannot take
-        shape = f"none: the forward pass fails ({str(error).splitlines()[0]})"
+        shape = f"none: the forward pass fails ({first_line(error)})"
     if shape == (1, num_classes):
         return
     if head is None:
