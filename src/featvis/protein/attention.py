@@ -164,7 +164,7 @@ def summarize_window(lm: ProteinLM, sequence: str) -> AttentionSummary:
     """One forward pass over a sequence that fits the model."""
     tokens = lm.encode(sequence)
     with streaming_hooks(lm, tokens.shape[1]) as acc:
-        logits = lm.logits(tokens)[0]
+        logits = lm.attention_logits(tokens)[0]
     if acc.layer != lm.num_layers:
         raise RuntimeError(f"expected {lm.num_layers} attention layers, hooks saw {acc.layer}")
     return acc.summary(residue_log_probs(lm, logits))
