@@ -5,10 +5,10 @@ import dataclasses
 import numpy as np
 import pytest
 
+from featvis.protein.estimate import Architecture, estimate_work, pass_operations
 from featvis.protein.report import AttentionParams, compute_protein
 from featvis.protein.scan import (
     ScanBudgetError,
-    check_scan_budget,
     log_ratios,
     masked_scan_log_probs,
     percentile,
@@ -17,6 +17,7 @@ from featvis.protein.scan import (
     sensitivity,
     substitutions,
 )
+from featvis.protein.scan_checks import check_scan_budget
 from featvis.protein.scoring import masked_log_probs
 from featvis.protein.sequences import AMINO_ACIDS
 from featvis.protein.table import read_table
@@ -63,11 +64,32 @@ def test_scores_sensitivity_and_percentile_known_answers():
     assert not ((table.position == 1) & (table.mutant == "A")).any()
 
 
-def test_scan_budget_suggests_wildtype():
-    check_scan_budget("p", 500, "masked", 500)
-    check_scan_budget("p", 5000, "wildtype", 500)  # one pass: no budget
-    with pytest.raises(ScanBudgetError, match=r"'big' has 501 residues.*scan: wildtype.*scan_budget"):
-        check_scan_budget("big", 501, "masked", 500)
+ESM2_8M = Architecture(layers=6, dim=320, vocab=33, max_residues=1022)
+
+
+def test_work_estimate_counts_passes_and_seconds():
+    # 1,179 residues: two windows of 1,022 per sequence; the masked scan is one pass per residue
+    work = estimate_work("big", 1179, 2, ESM2_8M, operations_per_second=1e9, scan="masked")
+    assert (work.importance_passes, work.scan_passes) == (3 * 2, 1179)
+    assert work.scan_seconds == pytest.approx(1179 * pass_operations(ESM2_8M, 1024) / 1e9)
+    one = pass_operations(ESM2_8M, 1024)
+    assert one == 6 * (24 * 1024 * 320**2 + 4 * 1024**2 * 320) + 2 * 1024 * 320 * 353  # known answer
+    wild = estimate_work("big", 1179, 2, ESM2_8M, 1e9, scan="wildtype", logo_window=7)
+    assert wild.scan_passes == 2 * 16 and wild.seconds < work.seconds / 10
+    assert "about 1185 model passes" in work.sentence()
+
+
+def test_scan_budget_is_work_and_suggests_wildtype():
+    small = estimate_work("p", 500, 1, ESM2_8M, 1e9, scan="masked")
+    check_scan_budget(small, small.scan_seconds + 1)
+    big = estimate_work("big", 2000, 1, ESM2_8M, 1e9, scan="masked")
+    # the same residues with a model 20x slower (more layers, wider) no longer fit the same budget
+    check_scan_budget(big, big.scan_seconds + 1)
+    slow = estimate_work("big", 2000, 1, ESM2_8M, 1e9 / 20, scan="masked")
+    with pytest.raises(ScanBudgetError, match=r"'big' has 2000 residues: its masked scan needs 2000 model passes, "
+                                              r"about .* h .*scan: wildtype.*scan_budget"):  # fmt: skip
+        check_scan_budget(slow, big.scan_seconds + 1)
+    check_scan_budget(estimate_work("big", 2000, 1, ESM2_8M, 1e9 / 20, scan="wildtype"), 1)  # no budget
 
 
 def test_masked_and_wildtype_scans_in_compute(tiny_esm, sequence, tmp_path):
@@ -81,5 +103,3 @@ def test_masked_and_wildtype_scans_in_compute(tiny_esm, sequence, tmp_path):
     assert 0 < scores.percentile[0] <= 100
     wild, _ = compute_protein(tiny_esm, dataclasses.replace(entry), AttentionParams(scan="wildtype", logo_window=2))
     np.testing.assert_allclose(wild["scan"], log_ratios(wild["wildtype__log_probs"], entry.sequence), atol=1e-6)
-    with pytest.raises(ScanBudgetError):
-        compute_protein(tiny_esm, entry, AttentionParams(scan_budget=10))

@@ -5,6 +5,7 @@ import os
 import sys
 
 from featvis.protein.checks import check_entries
+from featvis.protein.model_checks import inspect_model
 from featvis.protein.table import read_table
 
 ATTN = config["attention"]
@@ -26,13 +27,17 @@ ATTN_OPTIONS = {k: ATTN[k] for k in ("importance_from", "pair_map", "tile_window
 
 
 def _read_entries():
-    """The table, read and checked once at start (structures, assays, scan budget): a bad row stops the run."""
+    """The table and the model, read and checked once at start (model files, structures, assays, each
+    protein's work against the scan budget): a bad row or a missing model stops the run."""
     if not ATTN_TABLE:
         return {}
     try:
         entries = read_table(ATTN_TABLE)
         if workflow.is_main_process:
-            check_entries(entries, ATTN["scan"], ATTN["scan_budget"], ATTN["min_identity"])
+            model = inspect_model(ATTN["model"], MODEL_CACHE, ATTN["seed"], ATTN["threads"], ATTN["device"])
+            for estimate in check_entries(entries, ATTN["scan"], ATTN["scan_budget"], ATTN["min_identity"],
+                                          model, ATTN_OPTIONS):
+                print(f"featvis: note: {estimate.sentence()}", file=sys.stderr)
     except ValueError as error:
         print(f"featvis: {error}", file=sys.stderr)
         raise SystemExit(1) from None

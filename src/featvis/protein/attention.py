@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from featvis.protein.estimate import tile_windows
 from featvis.protein.models import ProteinLM
 
 MAP_NAMES = ("mean", "max", "apc", "rollout", "contacts")
@@ -168,19 +169,6 @@ def summarize_window(lm: ProteinLM, sequence: str) -> AttentionSummary:
     if acc.layer != lm.num_layers:
         raise RuntimeError(f"expected {lm.num_layers} attention layers, hooks saw {acc.layer}")
     return acc.summary(residue_log_probs(lm, logits))
-
-
-def tile_windows(length: int, window: int, overlap: int) -> list[tuple[int, int]]:
-    """Half-open [start, end) windows of ``window`` residues overlapping by ``overlap``."""
-    if length <= window:
-        return [(0, length)]
-    if not 0 <= overlap < window:
-        raise ValueError(f"tile overlap must be in [0, {window}), got {overlap}")
-    step = window - overlap
-    starts = list(range(0, length - window + 1, step))
-    if starts[-1] != length - window:
-        starts.append(length - window)
-    return [(s, s + window) for s in starts]
 
 
 def summarize(lm: ProteinLM, sequence: str, window: int | None = None, overlap: int = 256) -> AttentionSummary:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from featvis.core.figures import save_figure
 from featvis.core.io import write_text
+from featvis.core.progress import Progress
 from featvis.protein import figures
 from featvis.protein.agreement import contact_precision, importance_vs_sensitivity, spearman, verdict
 from featvis.protein.attention import MAP_NAMES, AttentionSummary, summarize
@@ -28,7 +29,6 @@ from featvis.protein.models import ProteinLM
 from featvis.protein.page import page, write_stylesheet
 from featvis.protein.scan import (
     SCAN_METHODS,
-    check_scan_budget,
     log_ratios,
     masked_scan_log_probs,
     percentile,
@@ -63,7 +63,7 @@ class AttentionParams:
     logo_highlight: int = 3
     top_residues: int = 15
     scan: str = "masked"
-    scan_budget: int = 2000
+    scan_budget: float = 3600  # seconds of estimated masked scan; checked at start (featvis.protein.checks)
     scan_batch: int = 8
     min_identity: float = 0.9
 
@@ -99,13 +99,16 @@ def compute_protein(lm: ProteinLM, entry: ProteinEntry, params: AttentionParams)
             f"pair_map 'contacts' needs a model with a contact predictor; {lm.name} has none "
             "(ESM-2 needs its -contact-regression.pt file beside the checkpoint)"
         )
-    check_scan_budget(entry.id, len(entry.sequence), params.scan, params.scan_budget)
     tiling = {"window": params.tile_window, "overlap": params.tile_overlap}
-    wild = summarize(lm, entry.sequence, **tiling)
-    arrays = _pack("wildtype", wild)
     variants = list(entry.variants)
+    importance = Progress(f"{entry.id} importance pass", 1 + len(variants), "sequences (wild type and variants)")
+    wild = summarize(lm, entry.sequence, **tiling)
+    importance.update()
+    arrays = _pack("wildtype", wild)
     if params.scan == "masked":  # the masked scan also gives the variants' masked scores and the logos
-        log_probs = masked_scan_log_probs(lm, entry.sequence, batch_size=params.scan_batch, **tiling)
+        scan_progress = Progress(f"{entry.id} masked scan", len(entry.sequence), "positions")
+        log_probs = masked_scan_log_probs(lm, entry.sequence, batch_size=params.scan_batch, progress=scan_progress,
+                                          **tiling)  # fmt: skip
     else:
         log_probs = wild.log_probs
     scan = arrays["scan"] = log_ratios(log_probs, entry.sequence)
@@ -117,6 +120,7 @@ def compute_protein(lm: ProteinLM, entry: ProteinEntry, params: AttentionParams)
     rows = []
     for variant, mm, wm in zip(variants, masked, marginal, strict=True):
         mutant = summarize(lm, variant.apply(entry.sequence), **tiling)
+        importance.update()
         arrays |= _pack(variant.label, mutant)
         start, end = logo_span(len(entry.sequence), variant, params.logo_window)
         logo = log_probs[start:end] if params.scan == "masked" else masked_log_probs(lm, entry.sequence,
@@ -131,6 +135,7 @@ def compute_protein(lm: ProteinLM, entry: ProteinEntry, params: AttentionParams)
             "importance_wildtype": round(float(imp_w[variant.index]), 4),
             "importance_variant": round(float(imp_m[variant.index]), 4), "model": lm.name,
         })  # fmt: skip
+    importance.finish()
     return arrays, pd.DataFrame(rows)
 
 

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from featvis.core.progress import Progress
 from featvis.protein.attention import residue_log_probs, tile_windows
 from featvis.protein.models import ProteinLM
-from featvis.protein.scan_checks import SCAN_METHODS, ScanBudgetError, check_scan_budget  # noqa: F401 - re-exported
+from featvis.protein.scan_checks import SCAN_METHODS, ScanBudgetError  # noqa: F401 - re-exported
 from featvis.protein.sequences import AA_INDEX, AMINO_ACIDS, Variant
 
 
@@ -35,9 +36,17 @@ def scan_tiles(length: int, window: int, overlap: int) -> list[tuple[int, int, l
 
 @torch.inference_mode()
 def masked_scan_log_probs(
-    lm: ProteinLM, sequence: str, window: int | None = None, overlap: int = 256, batch_size: int = 8
+    lm: ProteinLM,
+    sequence: str,
+    window: int | None = None,
+    overlap: int = 256,
+    batch_size: int = 8,
+    progress: Progress | None = None,
 ) -> np.ndarray:
-    """(L, 20) log-probabilities at every position with that position masked."""
+    """(L, 20) log-probabilities at every position with that position masked; ``progress`` counts positions.
+
+    Only the output probabilities are needed, so the passes use the model's logits-only path
+    (``ProteinLM.logits``: no attention weights, no per-layer outputs, the fastest attention)."""
     window = min(window or lm.max_residues, lm.max_residues)
     out = np.zeros((len(sequence), len(AMINO_ACIDS)), dtype=np.float32)
     for start, end, positions in scan_tiles(len(sequence), window, overlap):
@@ -50,6 +59,10 @@ def masked_scan_log_probs(
             logits = lm.logits(batch)
             for row, pos in enumerate(chunk):
                 out[pos] = residue_log_probs(lm, logits[row])[pos - start].cpu().numpy()
+            if progress is not None:
+                progress.update(len(chunk))
+    if progress is not None:
+        progress.finish()
     return out
 
 
