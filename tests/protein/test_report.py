@@ -28,8 +28,8 @@ def test_table_rows_are_parsed(table, sequence):
 @pytest.mark.parametrize(
     "row, message",
     [
-        ("x\tACDXF\tC2A\t\t", "row 2 \\(x\\).*'X' at position 4"),
-        ("x\tACDEF\tD2A\t\t", "row 2 \\(x\\).*has C \\(Cys\\) at position 2"),
+        ("x\tACDXF\tC2A\t\t", "line 2 \\(x\\).*'X' at position 4"),
+        ("x\tACDEF\tD2A\t\t", "line 2 \\(x\\).*has C \\(Cys\\) at position 2"),
         ("x\tACDEF\tC20A\t\t", "position 20 is out of range"),
         ("x y\tACDEF\tC2A\t\t", "id 'x y'"),
         ("x\tACDEF\tC2A\tmodel.xyz\t", "pdb column"),

@@ -103,3 +103,19 @@ def test_masked_and_wildtype_scans_in_compute(tiny_esm, sequence, tmp_path):
     assert 0 < scores.percentile[0] <= 100
     wild, _ = compute_protein(tiny_esm, dataclasses.replace(entry), AttentionParams(scan="wildtype", logo_window=2))
     np.testing.assert_allclose(wild["scan"], log_ratios(wild["wildtype__log_probs"], entry.sequence), atol=1e-6)
+
+
+def test_a_synonymous_variant_scores_zero_and_is_labelled(tiny_esm, sequence, tmp_path):
+    from featvis.protein.report import render_protein
+
+    table = tmp_path / "t.tsv"
+    table.write_text(f"id\tsequence\tvariants\nx\t{sequence[:30]}\tp.Lys2=;K2A\n")
+    (entry,) = read_table(table)
+    params = AttentionParams(logo_window=2, top_residues=3)
+    arrays, scores = compute_protein(tiny_esm, entry, params)
+    same = scores[scores.variant == "K2="].iloc[0]
+    assert same.masked_marginal == 0 and same.wildtype_marginal == 0 and same.effect == "synonymous"
+    assert scores[scores.variant == "K2A"].iloc[0].effect == "missense"
+    page = render_protein(entry, arrays, scores, params, tmp_path / "report", "random", "note").read_text()
+    assert "p.Lys2= (K2=), synonymous: no change of amino acid, score 0" in page
+    assert (tmp_path / "report" / "K2=.pdf").read_bytes().startswith(b"%PDF")

@@ -66,9 +66,16 @@ def test_attention_rules_end_to_end(tmp_path):
 def test_bad_protein_inputs_stop_at_start(tmp_path):
     root = checkout(tmp_path / "featvis")
     (root / "proteins.tsv").write_text(f"id\tsequence\tvariants\nlong\t{SEQ * 30}\tK2A\n")  # 1,680 residues inline
-    config = {"attention": {"variants": "proteins.tsv", "model": "random:esm2_t6_8M_UR50D", "scan_budget": 1000}}
+    config = {"attention": {"variants": "proteins.tsv", "model": "random:esm2_t6_8M_UR50D", "scan_budget": 1}}
     done = snakemake(root, write_config(root / "protein.yaml", config))
     assert done.returncode == 1
-    assert "featvis: protein 'long' has 1680 residues, more than the masked scan budget of 1000" in done.stderr
+    assert "featvis: protein 'long' has 1680 residues: its masked scan needs 1680 model passes" in done.stderr
     assert "attention.scan: wildtype" in done.stderr and "Traceback" not in done.stderr
     assert not (root / "results/attention").exists()
+
+    # A checkpoint that is not there stops at start, saying what was looked for and where.
+    config["attention"] |= {"model": "models/my_esm2.pt", "scan_budget": 3600}
+    done = snakemake(root, write_config(root / "protein.yaml", config))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "featvis: attention.model 'models/my_esm2.pt': ESM-2 checkpoint not found: models/my_esm2.pt" in done.stderr
+    assert "http" not in done.stderr and not (root / "results/attention").exists()

@@ -130,6 +130,7 @@ def compute_protein(lm: ProteinLM, entry: ProteinEntry, params: AttentionParams)
         rows.append({
             "protein": entry.id, "variant": variant.label, "notation": variant.notation,
             "position": variant.position, "wild_type": variant.wild_type, "mutant": variant.mutant,
+            "effect": "synonymous" if variant.synonymous else "missense",
             "masked_marginal": round(mm, 4), "wildtype_marginal": round(wm, 4),
             "percentile": round(percentile(scan, entry.sequence, variant_score(scan, variant)), 1),
             "importance_wildtype": round(float(imp_w[variant.index]), 4),
@@ -201,7 +202,8 @@ def render_protein(
 
 
 def _named(variant: Variant) -> str:
-    return variant.notation if variant.notation == variant.label else f"{variant.notation} ({variant.label})"
+    name = variant.notation if variant.notation == variant.label else f"{variant.notation} ({variant.label})"
+    return f"{name}, synonymous: no change of amino acid, score 0" if variant.synonymous else name
 
 
 def _load_structure(entry: ProteinEntry, min_identity: float):

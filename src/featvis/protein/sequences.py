@@ -1,7 +1,9 @@
 """Protein sequences and variants: alphabet check, FASTA, variant notation.
 
-Variants are single amino-acid substitutions written either as ``R175H`` or in
-HGVS protein notation ``p.Arg175His`` (1-based positions). Every check raises a
+Variants are single amino-acid substitutions written as ``R175H``, ``p.R175H`` (the one-letter
+HGVS form of COSMIC and ClinVar summaries) or ``p.Arg175His`` (1-based positions); a synonymous
+``p.Arg175=`` is kept and scores 0. Other changes (nonsense, frameshift, insertions, deletions,
+several residues) are refused: the model scores one residue for another. Every check raises a
 :class:`SequenceError` (a ``ValueError``) with a message a user can act on.
 """
 
@@ -22,8 +24,23 @@ THREE_TO_ONE = {
 }  # fmt: skip
 ONE_TO_THREE = {one: three for three, one in THREE_TO_ONE.items()}
 
-_ONE_LETTER = re.compile(r"^([A-Z])(\d+)([A-Z])$")
-_HGVS = re.compile(r"^p\.\(?([A-Z][a-z]{2})(\d+)([A-Z][a-z]{2})\)?$")
+_ONE_LETTER = re.compile(r"^(?:p\.)?\(?([A-Z])(\d+)([A-Z]|=)\)?$")
+_HGVS = re.compile(r"^p\.\(?([A-Z][a-z]{2})(\d+)([A-Z][a-z]{2}|=)\)?$")
+MISSENSE_ONLY = (
+    "featvis scores single missense substitutions (one amino acid for another: R175H, p.R175H or p.Arg175His)"
+)
+# What other changes look like in HGVS protein notation, checked in this order.
+_OTHER_CHANGES = (
+    ("a frameshift", re.compile(r"fs", re.IGNORECASE)),
+    ("a deletion-insertion", re.compile(r"delins", re.IGNORECASE)),
+    ("a duplication", re.compile(r"dup", re.IGNORECASE)),
+    ("a deletion", re.compile(r"del", re.IGNORECASE)),
+    ("an insertion", re.compile(r"ins", re.IGNORECASE)),
+    ("an extension", re.compile(r"ext", re.IGNORECASE)),
+    ("a change of several residues", re.compile(r"[_\[\];]")),
+    ("a nonsense (stop) variant", re.compile(r"(Ter|\*|X)\)?$")),
+    ("a change of unknown effect", re.compile(r"\?")),
+)
 
 
 class SequenceError(ValueError):
@@ -45,8 +62,13 @@ class Variant:
         return self.position - 1
 
     @property
+    def synonymous(self) -> bool:
+        """No change of amino acid (``p.Arg175=``): scored 0 by definition."""
+        return self.mutant == self.wild_type
+
+    @property
     def label(self) -> str:
-        return f"{self.wild_type}{self.position}{self.mutant}"
+        return f"{self.wild_type}{self.position}{'=' if self.synonymous else self.mutant}"
 
     def apply(self, sequence: str) -> str:
         check_variant(sequence, self)
@@ -54,7 +76,7 @@ class Variant:
 
 
 def check_sequence(sequence: str, name: str = "sequence") -> str:
-    """Upper-case ``sequence`` and reject letters outside the 20 standard amino acids."""
+    """Upper-case ``sequence`` and reject characters that are not one of the 20 standard amino acids."""
     cleaned = "".join(sequence.split()).upper()
     if not cleaned:
         raise SequenceError(f"{name} is empty")
@@ -62,7 +84,10 @@ def check_sequence(sequence: str, name: str = "sequence") -> str:
     if bad:
         shown = ", ".join(f"{c!r} at position {p}" for p, c in bad[:10])
         more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
-        raise SequenceError(f"{name} has letters outside the amino-acid alphabet {AMINO_ACIDS}: {shown}{more}")
+        raise SequenceError(
+            f"{name} has characters that are not amino acids: {shown}{more} (of {len(cleaned)}; "
+            f"the 20 standard amino acids are {AMINO_ACIDS})"
+        )
     return cleaned
 
 
@@ -89,45 +114,64 @@ def read_fasta(path: str | os.PathLike) -> dict[str, str]:
     return {key: check_sequence("".join(v), f"{path} record {key!r}") for key, v in records.items()}
 
 
+FASTA_SUFFIXES = (".fa", ".fasta", ".faa", ".fas", ".fna", ".seq", ".txt", ".gz")
+
+
 def is_inline_sequence(value: str, base: str | os.PathLike = ".") -> bool:
-    """True for letters only (a sequence typed into the table) unless a short name of that
-    spelling is a file; long text never reaches the file system (names stop at 255 bytes)."""
+    """True for a sequence typed into the table, False for a FASTA path: a path has a directory
+    separator or a FASTA suffix, or names a file that exists (long text never reaches the file
+    system: names stop at 255 bytes). A sequence with stray characters stays a sequence, so its
+    check can say which characters are wrong."""
     text = value.strip()
-    if not re.fullmatch(r"[A-Za-z\s]+", text):
+    if "/" in text or "\\" in text or text.lower().endswith(FASTA_SUFFIXES):
         return False
-    return len(text) > 200 or not (Path(base) / text).is_file()
+    if len(text) > 200:
+        return True
+    try:
+        return not (Path(base) / text).is_file()
+    except (OSError, ValueError):
+        return True
 
 
 def load_sequence(value: str, base: str | os.PathLike = ".") -> str:
-    """A sequence given inline (letters only), or a FASTA path (first record) relative to ``base``."""
+    """A sequence given inline, or a FASTA path (first record) relative to ``base``."""
     text = value.strip()
     if is_inline_sequence(text, base):
         return check_sequence(text)
     return next(iter(read_fasta(Path(base) / text).values()))
 
 
+def _refuse_other_change(notation: str) -> None:
+    for kind, pattern in _OTHER_CHANGES:
+        if pattern.search(notation.removeprefix("p.")):
+            raise SequenceError(f"variant {notation!r} is {kind}: {MISSENSE_ONLY}")
+
+
 def parse_variant(notation: str) -> Variant:
-    """Parse ``R175H`` or ``p.Arg175His`` into a :class:`Variant`."""
+    """Parse ``R175H``, ``p.R175H``, ``p.Arg175His`` or a synonymous ``p.Arg175=`` into a :class:`Variant`."""
     text = notation.strip()
     match = _ONE_LETTER.match(text)
-    if match:
+    if match and match.group(3) not in "X":  # X: a stop in the one-letter form
         wt, pos, mt = match.group(1), int(match.group(2)), match.group(3)
     else:
         match = _HGVS.match(text)
-        if not match:
-            raise SequenceError(f"cannot read variant {notation!r}: write a substitution as 'R175H' or 'p.Arg175His'")
+        if not match or match.group(3) == "Ter":
+            _refuse_other_change(text)
+            raise SequenceError(
+                f"cannot read variant {notation!r}: write a substitution as 'R175H', 'p.R175H' or 'p.Arg175His'"
+            )
         try:
-            wt, mt = THREE_TO_ONE[match.group(1)], THREE_TO_ONE[match.group(3)]
+            wt = THREE_TO_ONE[match.group(1)]
+            mt = "=" if match.group(3) == "=" else THREE_TO_ONE[match.group(3)]
         except KeyError as err:
             raise SequenceError(f"variant {notation!r}: unknown amino acid {err.args[0]!r}") from None
         pos = int(match.group(2))
+    mt = wt if mt == "=" else mt
     for letter in (wt, mt):
         if letter not in AMINO_ACIDS:
             raise SequenceError(f"variant {notation!r}: {letter!r} is not one of {AMINO_ACIDS}")
     if pos < 1:
         raise SequenceError(f"variant {notation!r}: positions start at 1")
-    if wt == mt:
-        raise SequenceError(f"variant {notation!r} does not change the residue")
     return Variant(wt, pos, mt, text)
 
 
@@ -147,8 +191,9 @@ def check_variant(sequence: str, variant: Variant) -> None:
 
 
 def parse_variants(text: str, sequence: str) -> list[Variant]:
-    """Variants separated by ';' or ',' , each checked against ``sequence``."""
-    variants = [parse_variant(part) for part in re.split(r"[;,]", text or "") if part.strip()]
+    """Variants separated by ';' or ',' (not inside HGVS brackets), each checked against ``sequence``."""
+    parts = re.split(r"[;,](?![^\[]*\])", text or "")
+    variants = [parse_variant(part) for part in parts if part.strip()]
     for variant in variants:
         check_variant(sequence, variant)
     return variants

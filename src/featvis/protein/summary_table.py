@@ -25,6 +25,7 @@ DISPLAY_COLUMNS = {
     "change": "change in importance score",
     "wild_type": "wild-type residue",
     "mutant": "variant residue",
+    "effect": "kind of change",
     "model": "model",
 }
 
