@@ -132,3 +132,35 @@ def test_contact_precision_known_answer():
     missing = coords.copy()
     missing[:] = np.nan
     assert contact_precision(pair_map, missing) is None
+
+
+# Interleukin-2 (PDB 1SP2 via Debian's pymol-data): its chain has a blank name and residues 79-82 unresolved.
+IL2_PDB = Path("/usr/share/pymol/test/dat/il2.pdb")
+IL2 = ("APTSSSTKKTQLQLEHLLLDLQMILNGINNYKNPKLTRMLTFKFYMPKKATELKHLQCLEEELKPLEEVLNLAQSKNFHLRPRDLISNINVIVLELKGSETTFMCEY"
+       "ADETATIVEFLNRWITFCQSIISTLT")  # mature human IL-2, 133 residues (UniProt P60568 21-153)
+
+
+def test_a_blank_chain_with_a_missing_loop_aligns_and_the_report_builds_without_the_viewer(
+    tiny_esm, tmp_path, monkeypatch
+):
+    from featvis.protein import viewer
+    from featvis.protein.checks import check_entries, viewer_note
+    from featvis.protein.report import AttentionParams, compute_protein, render_protein
+    from featvis.protein.table import read_table
+
+    monkeypatch.setattr(viewer, "LIBRARY", tmp_path / "absent" / "3Dmol-min.js")  # as after `pip install` alone
+    table = tmp_path / "t.tsv"
+    table.write_text(f"id\tsequence\tvariants\tpdb\nil2\t{IL2}\tK35A\t{IL2_PDB}\n")
+    entries = read_table(table)
+    check_entries(entries, "wildtype", 3600, 0.9)  # passes at start: the viewer is no longer required
+    assert "not installed" in viewer_note(entries) and "npm ci" in viewer_note(entries)
+    params = AttentionParams(scan="wildtype", logo_window=2, top_residues=3)
+    arrays, scores = compute_protein(tiny_esm, entries[0], params)
+    page = render_protein(entries[0], arrays, scores, params, tmp_path / "report", "random", "note").read_text()
+    # 126 residues placed, the gap left open (no residue of the structure lands on 79-82)
+    assert "126 of 126 structure residues" in page and "placed on sequence positions 4-133, identity 100.0%" in page
+    assert "K35A_structure.png" in page and "3Dmol.js, which is not installed" in page
+    assert not (tmp_path / "report" / "K35A_structure.html").exists()
+    pdb = (tmp_path / "report" / "structure_wildtype.pdb").read_text().splitlines()
+    resolved = {int(line[22:26]) for line in pdb if line.startswith("ATOM")}
+    assert {79, 80, 81, 82}.isdisjoint(resolved) and {78, 83} <= resolved

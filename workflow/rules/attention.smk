@@ -4,7 +4,7 @@
 import os
 import sys
 
-from featvis.protein.checks import check_entries
+from featvis.protein.checks import check_entries, viewer_note
 from featvis.protein.model_checks import inspect_model
 from featvis.protein.table import read_table
 
@@ -38,6 +38,8 @@ def _read_entries():
             for estimate in check_entries(entries, ATTN["scan"], ATTN["scan_budget"], ATTN["min_identity"],
                                           model, ATTN_OPTIONS):
                 print(f"featvis: note: {estimate.sentence()}", file=sys.stderr)
+            if viewer_note(entries):
+                print(f"featvis: note: {viewer_note(entries)}", file=sys.stderr)
     except ValueError as error:
         print(f"featvis: {error}", file=sys.stderr)
         raise SystemExit(1) from None

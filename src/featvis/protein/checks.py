@@ -11,7 +11,7 @@ from featvis.protein.estimate import Architecture, WorkEstimate, estimate_work
 from featvis.protein.scan_checks import SCAN_METHODS, check_scan_budget
 from featvis.protein.structure import match_residues, read_residues
 from featvis.protein.table import ProteinEntry
-from featvis.protein.viewer import viewer_library
+from featvis.protein.viewer import INSTALL, viewer_installed
 
 
 def check_entries(
@@ -46,6 +46,12 @@ def check_entries(
                 read_assay(entry.dms, entry.sequence)
         except ValueError as err:
             raise ValueError(f"protein {entry.id!r}: {err}") from None
-    if any(entry.pdb for entry in entries):
-        viewer_library()
     return estimates
+
+
+def viewer_note(entries: list[ProteinEntry]) -> str | None:
+    """What to say at start when a protein has a structure and the 3D viewer is missing (reports still build)."""
+    if any(entry.pdb for entry in entries) and not viewer_installed():
+        return (f"the 3D viewer (3Dmol.js) is not installed: structures are shown as still pictures; add it with "
+                f"`{INSTALL}`")  # fmt: skip
+    return None

@@ -41,7 +41,7 @@ from featvis.protein.sequences import Variant
 from featvis.protein.structure import beta_coordinates, match_residues, read_residues, write_bfactors
 from featvis.protein.summary_table import DISPLAY_COLUMNS
 from featvis.protein.table import ProteinEntry
-from featvis.protein.viewer import write_viewer
+from featvis.protein.viewer import VIEWER_HINT, ViewerMissingError, write_viewer
 
 MAP_WORDS = {
     "mean": "averaged over model layers",
@@ -305,16 +305,22 @@ def _printable(entry, variant, scores, params, model_name, training_note, agreem
     score = float(row.masked_marginal if params.scan == "masked" else row.wildtype_marginal)
     snapshot = None
     if structure is not None:
-        residues, alignment = structure
-        ca = np.full((len(entry.sequence), 3), np.nan)
-        for res, j in zip(residues, alignment.mapping, strict=True):
-            if j is not None and res.ca is not None:
-                ca[j] = res.ca
         snapshot = out / f"{variant.label}_snapshot.png"
+        ca = _ca_by_position(entry, structure)
         save_figure(figures.structure_snapshot(ca, importance, variant, f"{entry.id}: structure"), snapshot)
     summary = VariantSummary(entry.id, _named(variant), score, float(row.percentile), params.scan, model_name,
                              training_note, agreement.sentence)  # fmt: skip
     variant_page(summary, out / f"{variant.label}_zoom.png", out / f"{variant.label}.pdf", snapshot)
+
+
+def _ca_by_position(entry: ProteinEntry, structure) -> np.ndarray:
+    """(L, 3) C-alpha coordinates by sequence position; NaN where the structure has none."""
+    residues, alignment = structure
+    ca = np.full((len(entry.sequence), 3), np.nan)
+    for res, j in zip(residues, alignment.mapping, strict=True):
+        if j is not None and res.ca is not None:
+            ca[j] = res.ca
+    return ca
 
 
 def _variant_section(entry, variant, wild, mutant, arrays, params, out, structure, scan) -> str:
@@ -377,22 +383,30 @@ def _structure_part(entry, variant, imp_w, imp_m, sens, structure, out: Path) ->
         "change in importance score": (imp_m - imp_w, True, "red: more important with the variant; blue: less"),
         "sensitivity": (sens, False, "darker: the model finds most substitutions there implausible"),
     }
-    write_viewer(
-        out / f"{lab}_structure.html",
-        pdb_text=(out / "structure_wildtype.pdb").read_text(),
-        residues=residues,
-        mapping=alignment.mapping,
-        tracks=tracks,
-        variant_index=variant.index,
-        variant_label=lab,
-        domains=list(entry.domains),
-        title=f"{entry.id} {lab}: importance on the structure",
-        reading="Cartoon coloured by the chosen score; the variant residue is shown as sticks.",
-        alignment_note=alignment.describe(residues),
-    )
+    try:
+        write_viewer(
+            out / f"{lab}_structure.html",
+            pdb_text=(out / "structure_wildtype.pdb").read_text(),
+            residues=residues,
+            mapping=alignment.mapping,
+            tracks=tracks,
+            variant_index=variant.index,
+            variant_label=lab,
+            domains=list(entry.domains),
+            title=f"{entry.id} {lab}: importance on the structure",
+            reading="Cartoon coloured by the chosen score; the variant residue is shown as sticks.",
+            alignment_note=alignment.describe(residues),
+        )
+        view = f'<a href="{lab}_structure.html">interactive 3D view (works offline)</a>.'
+    except ViewerMissingError:  # the report never waits for the viewer: a still picture instead
+        save_figure(figures.structure_snapshot(_ca_by_position(entry, structure), imp_w, variant,
+                                               f"{entry.id} {lab}: importance score on the structure"),
+                    out / f"{lab}_structure.png")  # fmt: skip
+        view = (f'<img src="{lab}_structure.png" alt="{lab} structure coloured by importance score"></p>'
+                f'<p class="note">{html.escape(VIEWER_HINT)}')  # fmt: skip
     links = " ".join(f'<a href="structure_{n}.pdb">{n}.pdb</a>' for n in files)
     return (
-        f'<h3>Structure</h3><p><a href="{lab}_structure.html">interactive 3D view (works offline)</a>. '
+        f"<h3>Structure</h3><p>{view} "
         f"Alignment to the sequence: {html.escape(alignment.describe(residues))}.</p>"
         f"<p>Importance scores in the B-factor column, for PyMOL (<code>spectrum b</code>) or ChimeraX "
         f"(<code>color bfactor</code>): {links}</p>"

@@ -25,6 +25,10 @@ INSTALL = f"npm ci --prefix {JS_DIR}"
 DOMAIN_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
 
 
+VIEWER_HINT = (f"A still picture: the interactive 3D view needs 3Dmol.js, which is not installed; add it with "
+               f"`{INSTALL}` (needs Node.js) and run the workflow again.")  # fmt: skip
+
+
 class ViewerMissingError(ValueError):
     """3Dmol.js has not been installed next to the package."""
 
@@ -35,6 +39,10 @@ def viewer_library() -> Path:
         raise ViewerMissingError(f"the 3D viewer (3Dmol.js) is not installed: run `{INSTALL}` "
                                  '(README, "Two commands")')
     return LIBRARY
+
+
+def viewer_installed() -> bool:
+    return LIBRARY.is_file()
 
 
 def copy_library(outdir: str | os.PathLike) -> str:
