@@ -41,23 +41,25 @@ def worker(mode: str, model_name: str, length: int, threads: int) -> dict:
     import torch
 
     from featvis.protein.attention import summarize
-    from featvis.protein.models import random_esm2
+    from featvis.protein.models import ESM_TOKENS, fair_esm2_module, random_esm2
     from featvis.protein.sequences import AMINO_ACIDS
 
     torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     sequence = "".join(rng.choice(list(AMINO_ACIDS), size=length))
-    lm = random_esm2(model_name, seed=0)
-    tokens = lm.encode(sequence)
+    # fair-esm's own module for its all-heads call; the stage runs the same weights in transformers
+    lm = fair_esm2_module(model_name, seed=0) if mode == "head_weights" else random_esm2(model_name, seed=0)
+    ids = [ESM_TOKENS.index("<cls>"), *(ESM_TOKENS.index(c) for c in sequence), ESM_TOKENS.index("<eos>")]
+    tokens = torch.tensor([ids])
     after_load = _vm("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
     start = time.perf_counter()
     with torch.inference_mode():
         if mode == "forward":
-            lm.module(tokens)
+            lm.logits(tokens)
         elif mode == "head_weights":
-            out = lm.module(tokens, need_head_weights=True)
-            assert out["attentions"].shape[1:3] == (lm.num_layers, lm.num_heads)
+            out = lm(tokens, need_head_weights=True)
+            assert out["attentions"].shape[1:3] == (lm.num_layers, lm.attention_heads)
         elif mode == "stage":
             summarize(lm, sequence)
         else:

@@ -6,16 +6,16 @@ from featvis.protein.scoring import masked_log_probs, masked_marginal, wildtype_
 from featvis.protein.sequences import SequenceError, parse_variant
 
 
-def test_masked_marginal_matches_a_direct_masked_pass(tiny_esm, sequence):
+def test_masked_marginal_matches_a_direct_masked_pass(tiny_esm, tiny_fair, sequence):
     variants = [parse_variant("K2A"), parse_variant("T3W"), parse_variant("K2E")]
     scores = masked_marginal(tiny_esm, sequence, variants)
     tokens = tiny_esm.encode(sequence)
     tokens[0, 2] = tiny_esm.mask_id  # residue 2 sits after the start token
-    with torch.no_grad():
-        logits = tiny_esm.module(tokens)["logits"][0, 2]
-    alphabet = tiny_esm.module.alphabet
+    with torch.no_grad():  # fair-esm's own forward pass with the same weights: the reference
+        logits = tiny_fair(tokens)["logits"][0, 2]
+    alphabet = tiny_fair.alphabet
     expected = float(logits[alphabet.get_idx("A")] - logits[alphabet.get_idx("K")])
-    assert scores[0] == pytest.approx(expected, abs=1e-4)
+    assert scores[0] == pytest.approx(expected, abs=2e-4)
     assert scores[2] != pytest.approx(scores[0])
 
 

@@ -336,7 +336,7 @@ def check_hf_folder(folder: Path, spec: str) -> None:
     if not folder.is_dir():
         raise ModelUnavailableError(
             f"Hugging Face model {where} not found. Nothing is downloaded: save it there first "
-            "(`huggingface-cli download` or `save_pretrained`), or give its folder"
+            "(`hf download` or `save_pretrained`), or give its folder"
         )
     if not (folder / "config.json").is_file():
         raise ModelUnavailableError(f"Hugging Face model {where} has no config.json")
