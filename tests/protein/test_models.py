@@ -167,3 +167,21 @@ def test_esm2_by_name_from_the_hub_cache(tiny_esm, tiny_fair, tmp_path, monkeypa
     lm = load_protein_model("esm2_t6_8M_UR50D")
     assert lm.name == "esm2_t6_8M_UR50D" and lm.num_layers == 6
     torch.testing.assert_close(lm.contact_weight, tiny_esm.contact_weight)
+
+
+def test_start_check_inspects_once_then_reads_the_cache_until_the_file_changes(both_formats, tmp_path):
+    import shutil
+
+    from featvis.protein.model_checks import ProteinModelError, inspect_model
+
+    path = tmp_path / "renamed_checkpoint.pt"
+    shutil.copyfile(both_formats[0], path)
+    first = inspect_model(str(path), tmp_path / "cache", threads=1, batch=2)
+    assert (first["layers"], first["dim"], first["vocab"], first["max_residues"]) == (2, 64, 33, 1022)
+    assert first["operations_per_second"] > 0 and first["calibration"]["batch"] == 2
+    assert len(list((tmp_path / "cache").glob("protein-*.json"))) == 1
+    assert inspect_model(str(path), tmp_path / "cache", threads=1, batch=2) == first  # read, not measured again
+    path.unlink()  # the model file gone: the cache no longer holds and the start check says what is missing
+    missing = r"attention.model '.*renamed_checkpoint.pt': ESM-2 checkpoint not found"
+    with pytest.raises(ProteinModelError, match=missing):
+        inspect_model(str(path), tmp_path / "cache", threads=1, batch=2)

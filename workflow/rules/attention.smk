@@ -34,7 +34,8 @@ def _read_entries():
     try:
         entries = read_table(ATTN_TABLE)
         if workflow.is_main_process:
-            model = inspect_model(ATTN["model"], MODEL_CACHE, ATTN["seed"], ATTN["threads"], ATTN["device"])
+            model = inspect_model(ATTN["model"], MODEL_CACHE, ATTN["seed"], ATTN["threads"], ATTN["device"],
+                                  ATTN["scan_batch"])
             for estimate in check_entries(entries, ATTN["scan"], ATTN["scan_budget"], ATTN["min_identity"],
                                           model, ATTN_OPTIONS):
                 print(f"featvis: note: {estimate.sentence()}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """The protein model, checked at start: loaded once (this finds a missing or unreadable checkpoint
 before any job), measured with one short calibration pass, and cached.
 
-The cache (one small JSON per model spec, threads and device) holds the architecture and the
+The cache (one small JSON per model spec, threads, device and scan batch) holds the architecture and the
 measured speed; a later start reads it without importing torch, unless a file the model was read
 from has changed or gone, which loads it again (and so reports the missing file).
 """
@@ -18,8 +18,10 @@ from typing import Any
 from featvis.core.io import write_json
 from featvis.protein.estimate import Architecture, pass_operations
 
-CACHE_VERSION = 1
-CALIBRATION_RESIDUES = 126  # a 128-token pass: long enough to time, short enough for a start check
+CACHE_VERSION = 2  # raise when what an entry holds changes: older ones are measured again
+# The calibration times one model layer on a batch of the scan's size at 510 residues: the scan's
+# shape (long windows run several times faster per operation than short ones) at 1/layers of a pass.
+CALIBRATION_RESIDUES = 510
 HF_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 
 
@@ -66,10 +68,10 @@ def _stat(path: str) -> list[int] | None:
 
 
 def inspect_model(spec: str, cache_dir: str | os.PathLike, seed: int = 0, threads: int = 1,
-                  device: str = "auto") -> dict[str, Any]:  # fmt: skip
+                  device: str = "auto", batch: int = 8) -> dict[str, Any]:  # fmt: skip
     """``{"name", "layers", "heads", "dim", "vocab", "max_residues", "operations_per_second", ...}``
     of the configured model, from the cache or by loading it now; raises ``ProteinModelError``."""
-    key = hashlib.sha256(json.dumps([CACHE_VERSION, spec, threads, device]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([CACHE_VERSION, spec, threads, device, batch]).encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"protein-{key}.json"
     try:
         cached = json.loads(path.read_text())
@@ -78,13 +80,13 @@ def inspect_model(spec: str, cache_dir: str | os.PathLike, seed: int = 0, thread
     sources = model_sources(spec)
     if cached and cached.get("sources") == [[s, _stat(s)] for s in sources] and all(_stat(s) for s in sources):
         return cached
-    entry = _load_and_calibrate(spec, seed, threads, device)
+    entry = _load_and_calibrate(spec, seed, threads, device, batch)
     entry["sources"] = [[s, _stat(s)] for s in model_sources(spec)]
     write_json(path, entry)
     return entry
 
 
-def _load_and_calibrate(spec: str, seed: int, threads: int, device: str) -> dict[str, Any]:
+def _load_and_calibrate(spec: str, seed: int, threads: int, device: str, batch: int) -> dict[str, Any]:
     import torch
 
     from featvis.core.device import pick_device
@@ -98,35 +100,55 @@ def _load_and_calibrate(spec: str, seed: int, threads: int, device: str) -> dict
     torch.set_num_threads(threads)
     try:
         lm.to(pick_device(device))
-        vocab = int(lm.module.get_output_embeddings().weight.shape[0]) if hasattr(lm.module, "get_output_embeddings") \
-            else len(lm.token_ids)
-        arch = Architecture(lm.num_layers, _width(lm), vocab, lm.max_residues)
-        seconds = _time_pass(lm, min(CALIBRATION_RESIDUES, lm.max_residues))
+        arch = Architecture(lm.num_layers, _width(lm), _vocabulary(lm), lm.max_residues)
+        residues = min(CALIBRATION_RESIDUES, lm.max_residues)
+        seconds = lm.num_layers * _time_one_layer(lm, residues, batch)
     finally:
         torch.set_num_threads(before)
-    tokens = min(CALIBRATION_RESIDUES, lm.max_residues) + 2
+    tokens = residues + 2
     return {"name": lm.name, "layers": arch.layers, "heads": lm.num_heads, "dim": arch.dim, "vocab": arch.vocab,
-            "max_residues": arch.max_residues, "calibration": {"tokens": tokens, "seconds": round(seconds, 4)},
-            "operations_per_second": pass_operations(arch, tokens) / max(seconds, 1e-6)}  # fmt: skip
+            "max_residues": arch.max_residues,
+            "calibration": {"tokens": tokens, "batch": batch, "seconds_per_pass": round(seconds / batch, 4)},
+            "operations_per_second": batch * pass_operations(arch, tokens) / max(seconds, 1e-6)}  # fmt: skip
 
 
 def _width(lm) -> int:
-    embeddings = lm.module.get_input_embeddings()
-    return int(embeddings.weight.shape[1])
+    return int(lm.module.get_input_embeddings().weight.shape[1])
 
 
-def _time_pass(lm, residues: int) -> float:
-    """Seconds of one logits-only pass over ``residues`` (the faster of two, after a warm-up)."""
+def _vocabulary(lm) -> int:
+    return int(lm.module.get_input_embeddings().weight.shape[0])
+
+
+def _layer_list(module):
+    """The model's stack of layers (a ModuleList as long as its layer count)."""
+    from torch import nn
+
+    for child in module.modules():
+        if isinstance(child, nn.ModuleList) and len(child) >= 1 and hasattr(child[0], "attention"):
+            return child
+    raise ProteinModelError(f"cannot find the layers of {type(module).__name__} to time a pass")
+
+
+def _time_one_layer(lm, residues: int, batch: int) -> float:
+    """Seconds of a logits-only pass through the first layer alone, ``batch`` copies of ``residues``
+    (the faster of two, after a warm-up): the scan's shape at the cost of one layer, not all."""
     import torch
 
-    tokens = lm.encode("A" * residues)
-    with torch.inference_mode():
-        lm.logits(tokens[:, :10])  # warm-up: first-call allocations
-        times = []
-        for _ in range(2):
-            start = time.perf_counter()
-            lm.logits(tokens)
-            times.append(time.perf_counter() - start)
+    layers = _layer_list(lm.module)
+    rest = list(layers)[1:]
+    tokens = lm.encode("A" * residues).repeat(batch, 1)
+    try:
+        del layers[1:]
+        with torch.inference_mode():
+            lm.logits(tokens[:1, :10])  # warm-up: first-call allocations
+            times = []
+            for _ in range(2):
+                start = time.perf_counter()
+                lm.logits(tokens)
+                times.append(time.perf_counter() - start)
+    finally:
+        layers.extend(rest)
     return min(times)
 
 
