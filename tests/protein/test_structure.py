@@ -1,3 +1,5 @@
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +166,13 @@ def test_a_blank_chain_with_a_missing_loop_aligns_and_the_report_builds_without_
     pdb = (tmp_path / "report" / "structure_wildtype.pdb").read_text().splitlines()
     resolved = {int(line[22:26]) for line in pdb if line.startswith("ATOM")}
     assert {79, 80, 81, 82}.isdisjoint(resolved) and {78, 83} <= resolved
+    # the viewer page (when installed) keys the blank chain as 3Dmol reads PDB column 22: a space
+    from featvis.protein.structure import match_residues, read_residues
+
+    residues = read_residues(IL2_PDB)
+    mapping = match_residues(residues, IL2).mapping
+    text = viewer.viewer_html("", residues, mapping, {"t": (np.arange(133.0), False, "")}, 34, "K35A", [], "t", "",
+                              "", library="x.js")  # fmt: skip
+    data = json.loads(re.search(r"const DATA = (.*);\n", text).group(1))
+    assert data["chain"] == " " and data["variant"] == {"resi": 35, "label": "K35A"}
+    assert data["tracks"]["t"]["values"][" :35"] == 34.0 and " :80" not in data["tracks"]["t"]["values"]

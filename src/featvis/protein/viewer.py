@@ -55,10 +55,19 @@ def copy_library(outdir: str | os.PathLike) -> str:
     return source.name
 
 
+def _chain(residue: Residue) -> str:
+    """The chain as 3Dmol reads it from PDB column 22: a blank chain name is a space."""
+    return residue.chain or " "
+
+
+def _key(residue: Residue) -> str:
+    return f"{_chain(residue)}:{residue.number}{residue.icode}"
+
+
 def _residue_values(residues: list[Residue], mapping: list[int | None], values: np.ndarray) -> dict[str, float]:
     """Track values keyed the way 3Dmol names residues: chain, number and insertion code."""
     return {
-        f"{r.chain}:{r.number}{r.icode}": round(float(values[j]), 4)
+        _key(r): round(float(values[j]), 4)
         for r, j in zip(residues, mapping, strict=True)
         if j is not None and np.isfinite(values[j])
     }
@@ -82,14 +91,13 @@ def viewer_html(
     variant = placed.get(variant_index) if variant_index is not None else None
     data = {
         "pdb": pdb_text,
-        "chain": residues[0].chain,
+        "chain": _chain(residues[0]),
         "tracks": {name: {"values": _residue_values(residues, mapping, v), "diverging": div, "note": note}
                    for name, (v, div, note) in tracks.items()},  # fmt: skip
         "variant": None if variant is None else {"resi": variant.number, "label": variant_label},
         "domains": [
             {"name": d.name, "colour": DOMAIN_COLOURS[k % len(DOMAIN_COLOURS)],
-             "keys": [f"{placed[j].chain}:{placed[j].number}{placed[j].icode}" for j in range(d.start - 1, d.end)
-                      if j in placed]}
+             "keys": [_key(placed[j]) for j in range(d.start - 1, d.end) if j in placed]}
             for k, d in enumerate(domains)
         ],  # fmt: skip
     }
