@@ -1,5 +1,6 @@
 """End to end: the attention rules under Snakemake, on a random ESM-2 and a generated structure."""
 
+import re
 import shutil
 
 import numpy as np
@@ -26,6 +27,10 @@ def test_attention_rules_end_to_end(tmp_path):
     done = snakemake(root, write_config(root / "protein.yaml", config))  # relative paths: from the root
     logs = "\n".join(p.read_text() for p in root.glob("logs/**/*.log"))
     assert done.returncode == 0, done.stderr[-3000:] + logs[-3000:]
+    # at start, an estimate per protein; while the jobs run, progress on the console and in the log
+    assert re.search(rf"featvis: note: protein 'p1' \({len(SEQ)} residues\): about \d+ model passes", done.stderr)
+    assert f"featvis: p1 masked scan: {len(SEQ)}/{len(SEQ)} positions, done in" in done.stderr
+    assert "featvis: p1 importance pass: 3/3 sequences" in done.stderr and "INFO featvis: p1 masked scan" in logs
 
     scores = pd.read_csv(root / "results/attention/variant_scores.tsv", sep="\t")
     assert list(zip(scores.protein, scores.variant)) == [("p1", "K2A"), ("p1", "R10H"), ("p2", "K2A")]
