@@ -150,12 +150,13 @@ def test_a_blank_chain_with_a_missing_loop_aligns_and_the_report_builds_without_
     from featvis.protein.report import AttentionParams, compute_protein, render_protein
     from featvis.protein.table import read_table
 
-    monkeypatch.setattr(viewer, "LIBRARY", tmp_path / "absent" / "3Dmol-min.js")  # as after `pip install` alone
+    # as in a copy whose vendored viewer was removed
+    monkeypatch.setattr(viewer, "LIBRARY", tmp_path / "absent" / "3Dmol-min.js")
     table = tmp_path / "t.tsv"
     table.write_text(f"id\tsequence\tvariants\tpdb\nil2\t{IL2}\tK35A\t{IL2_PDB}\n")
     entries = read_table(table)
     check_entries(entries, "wildtype", 3600, 0.9)  # passes at start: the viewer is no longer required
-    assert "not installed" in viewer_note(entries) and "npm ci" in viewer_note(entries)
+    assert "not installed" in viewer_note(entries) and "pip install -e ." in viewer_note(entries)
     params = AttentionParams(scan="wildtype", logo_window=2, top_residues=3)
     arrays, scores = compute_protein(tiny_esm, entries[0], params)
     page = render_protein(entries[0], arrays, scores, params, tmp_path / "report", "random", "note").read_text()

@@ -1,14 +1,13 @@
 """End to end: the attention rules under Snakemake, on a random ESM-2 and a generated structure."""
 
 import re
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from featvis.protein.structure import ideal_helix, write_ca_pdb
-from workflow_helpers import ROOT, checkout, snakemake, write_config
+from workflow_helpers import checkout, snakemake, write_config
 
 SEQ = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQ"
 
@@ -16,8 +15,6 @@ SEQ = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQ"
 @pytest.mark.integration
 def test_attention_rules_end_to_end(tmp_path):
     root = checkout(tmp_path / "featvis")
-    viewer = "src/featvis/protein/js/node_modules"  # the install step (`npm ci`), done for this copy
-    shutil.copytree(ROOT / viewer, root / viewer)
     write_ca_pdb(root / "helix.pdb", SEQ, ideal_helix(len(SEQ)))
     (root / "p1.fasta").write_text(">p1\n" + SEQ + "\n")
     header = "id\tsequence\tvariants\tpdb\tdomains\n"

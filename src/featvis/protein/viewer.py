@@ -1,5 +1,5 @@
-"""The 3D structure page: 3Dmol.js (BSD-3, installed from npm into ``protein/js``) copied beside
-the page, the structure inlined, so the page works offline from ``file://``.
+"""The 3D structure page: 3Dmol.js (BSD-3, vendored in ``protein/vendor/3dmol``, so ``pip install``
+brings it) copied beside the page, the structure inlined, so the page works offline from ``file://``.
 
 The cartoon is coloured by a per-residue track (importance, sensitivity, ...), chosen in a
 menu; the variant residue is drawn as labelled sticks; domains can be shown instead.
@@ -19,14 +19,13 @@ from featvis.core.io import atomic_path, write_text
 from featvis.protein.sequences import Domain
 from featvis.protein.structure import Residue
 
-JS_DIR = Path(__file__).with_name("js")
-LIBRARY = JS_DIR / "node_modules" / "3dmol" / "build" / "3Dmol-min.js"
-INSTALL = f"npm ci --prefix {JS_DIR}"
+LIBRARY = Path(__file__).with_name("vendor") / "3dmol" / "3Dmol-min.js"
+INSTALL = "pip install -e ."  # the README's install command brings it
 DOMAIN_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
 
 
 VIEWER_HINT = (f"A still picture: the interactive 3D view needs 3Dmol.js, which is not installed; add it with "
-               f"`{INSTALL}` (needs Node.js) and run the workflow again.")  # fmt: skip
+               f"`{INSTALL}` and run the workflow again.")  # fmt: skip
 
 
 class ViewerMissingError(ValueError):
@@ -36,8 +35,8 @@ class ViewerMissingError(ValueError):
 def viewer_library() -> Path:
     """The installed 3Dmol.js file, or an error saying how to install it."""
     if not LIBRARY.is_file():
-        raise ViewerMissingError(f"the 3D viewer (3Dmol.js) is not installed: run `{INSTALL}` "
-                                 '(README, "Two commands")')
+        raise ViewerMissingError(f"the 3D viewer (3Dmol.js) is missing from {LIBRARY.parent}: "
+                                 f"reinstall featvis (`{INSTALL}` in the repository)")
     return LIBRARY
 
 
