@@ -70,6 +70,7 @@ rule attention_compute:
         options=ATTN_OPTIONS,
     threads: ATTN["threads"]
     resources:
+        gpu=gpu_jobs(ATTN["device"]),
         mem_mb=8000,
         runtime=120,
     log:

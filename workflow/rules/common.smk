@@ -55,6 +55,13 @@ def compute_params():
     return {"seed": config["seed"], "threads": config["threads"], "device": config["device"]}
 
 
+def gpu_jobs(device=None):
+    """The `gpu` resource of a rule that puts tensors on the device: 1 when the config says cuda, so
+    `--resources gpu=1` (profiles/workstation-gpu) runs one such job at a time on one card and the
+    SLURM executor asks a GPU for each; 0 otherwise (`device: auto` decides only when a job starts)."""
+    return 1 if str(device or config["device"]).startswith("cuda") else 0
+
+
 def dataset_images(dataset):
     """Images of an analysed dataset, counted at start (before the data stage skips any)."""
     return config["shard_plan"][dataset]["images"]
