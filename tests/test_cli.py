@@ -59,12 +59,12 @@ def test_layers_of_a_config_model_at_another_size(tmp_path, capsys):
     assert "no model 'lite' in its models: section (known: digits)" in capsys.readouterr().err
 
 
-def test_layers_of_a_transformer_give_its_token_grid(capsys):
-    assert main(["layers", "timm:vit_tiny_patch16_224", "--image-size", "32", "--tsv"]) == 0
+def test_layers_tsv_has_every_column_of_layers_tsv(capsys):
+    assert main(["layers", "mnist_cnn", "--tsv"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    header = lines[0].split("\t")
-    block = dict(zip(header, next(line.split("\t") for line in lines if line.startswith("blocks.0\t"))))
-    assert block["token_grid"] == "2x2+1" and block["rf_kind"] == "token"
+    assert lines[0].split("\t") == ["layer", "type", "output_shape", "rf_size", "rf_stride", "rf_offset", "rf_kind",
+                                     "rf_note", "token_grid"]
+    assert lines[1].split("\t")[:7] == ["conv1", "Conv2d", "16x28x28", "5x5", "1x1", "-2x-2", "exact"]
 
 
 def test_layers_of_an_unknown_architecture_says_so_in_one_line(capsys):
