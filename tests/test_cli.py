@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import yaml
+from PIL import Image
 
 from featvis.cli import main
 from workflow_helpers import ROOT, checkout, planned_rule_names, snakemake, write_config
@@ -146,11 +147,19 @@ def test_init_writes_a_config_the_workflow_plans_in_full(tmp_path, image_folder)
     assert stages <= planned, stages - planned
 
 
-def test_init_refuses_a_folder_without_class_folders(tmp_path, monkeypatch, capsys):
-    (tmp_path / "loose").mkdir()
-    (tmp_path / "loose" / "a.png").write_bytes(b"")
+def test_init_lists_loose_images_as_one_class_and_refuses_an_empty_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "shots").mkdir()
+    for i, colour in enumerate([(200, 0, 0), (0, 0, 200), (0, 200, 0)]):
+        Image.new("RGB", (40, 30), colour).save(tmp_path / "shots" / f"{i}.png")
     monkeypatch.chdir(tmp_path)
-    assert main(["init", "loose"]) == 1
+    assert main(["init", "shots", "--image-size", "32", "--out", "shots.yaml"]) == 0
+    assert "wrote shots.yaml and shots_images.csv" in capsys.readouterr().out
+    config = yaml.safe_load((tmp_path / "shots.yaml").read_text())
+    assert config["datasets"] == {"shots": {"source": "csv", "path": "shots_images.csv"}}
+    rows = (tmp_path / "shots_images.csv").read_text().splitlines()
+    assert rows == ["path,label", *(f"{tmp_path / 'shots' / f'{i}.png'},shots" for i in range(3))]
+    (tmp_path / "empty").mkdir()
+    assert main(["init", "empty"]) == 1
     err = capsys.readouterr().err
-    assert "datasets.loose: dataset loose has no images in class sub-folders" in err
-    assert "need a class sub-folder" in err and not (tmp_path / "config.yaml").exists()
+    assert "datasets.empty: dataset empty has no images in class sub-folders" in err
+    assert not (tmp_path / "config.yaml").exists() and not (tmp_path / "config_images.csv").exists()

@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser(
         "init", help="write a starter config for a folder of images",
-        description="Write a config that runs every stage on a folder of images (<folder>/<class>/<image>): "
+        description="Write a config that runs every stage on a folder of images (<folder>/<class>/<image>; "
+                    "images directly in the folder are listed in <out>_images.csv as one class): "
                     "features, top and bottom patches, neighbours, PCA / t-SNE / UMAP maps, DeconvNet and "
                     "Grad-CAM, a render job and the gallery. Layers are chosen from the model's structure; the "
                     "config is start-checked before it is written.")
@@ -186,13 +187,40 @@ def run_init(args: argparse.Namespace) -> int:
 
     if args.out.exists() and not args.force:
         raise CommandError(f"{args.out} exists; pass --force to overwrite it, or --out another file")
-    config = starter_config(args.folder, args.model, args.weights, args.image_size)
-    start_check(config)  # what snakemake would refuse is refused here, before anything is written
     from featvis.core.io import write_text
 
+    listing = loose_images_csv(args.folder, args.out.with_name(f"{args.out.stem}_images.csv"))
+    config = starter_config(args.folder, args.model, args.weights, args.image_size, listing)
+    try:
+        start_check(config)  # what snakemake would refuse is refused here, before the config is written
+    except CommandError:
+        if listing:
+            listing.unlink()
+        raise
     write_text(args.out, STARTER_HEADER.format(folder=args.folder) + yaml.safe_dump(config, sort_keys=False))
-    print(f"wrote {args.out}: run it with `snakemake --cores all --configfile {args.out}`")
+    made = f" and {listing} (its images, one class)" if listing else ""
+    print(f"wrote {args.out}{made}: run it with `snakemake --cores all --configfile {args.out}`")
     return 0
+
+
+def loose_images_csv(folder: Path, csv: Path) -> Path | None:
+    """A folder of images with no class sub-folders becomes a CSV dataset (path, label: the folder's
+    name), written at ``csv``; ``None`` where the folder has class sub-folders (or no images)."""
+    from featvis.core.io import write_text
+    from featvis.vision.listing import IMAGE_SUFFIXES, ManifestError, folder_rows
+
+    try:
+        folder_rows(folder)
+        return None
+    except ManifestError:
+        pass
+    images = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES) \
+        if folder.is_dir() else []
+    if not images:
+        return None
+    label = _dataset_name(folder)
+    write_text(csv, "path,label\n" + "".join(f"{p.resolve()},{label}\n" for p in images))
+    return csv
 
 
 STARTER_HEADER = """\
@@ -203,15 +231,18 @@ STARTER_HEADER = """\
 """
 
 
-def starter_config(folder: Path, model: str, weights: str | None, image_size: int | None) -> dict[str, Any]:
-    """A config for ``folder`` with ``model``: two analysis layers (middle and deepest block) and a
-    render of the deepest one's first channels."""
+def starter_config(folder: Path, model: str, weights: str | None, image_size: int | None,
+                   listing: Path | None = None) -> dict[str, Any]:
+    """A config for ``folder`` (or the CSV ``listing`` of its loose images) with ``model``: two
+    analysis layers (middle and deepest block) and a render of the deepest one's first channels."""
     from featvis.core.config import ConfigError
     from featvis.start import MODEL_CACHE
     from featvis.vision.checks import check_datasets, model_structure
 
     dataset = _dataset_name(folder)
-    datasets = {dataset: {"source": "folder", "path": _config_path(folder)}}
+    source = {"source": "csv", "path": _config_path(listing)} if listing else {"source": "folder",
+                                                                                "path": _config_path(folder)}
+    datasets = {dataset: source}
     spec: dict[str, Any] = {"architecture": model}
     if weights:
         spec["weights"] = weights
