@@ -1,11 +1,12 @@
 """Every example in README.md and docs/*.md runs as a user types it, from the root of a
 fresh checkout: config blocks headed `# <name>.yaml` are saved under that name, `snakemake`
 command lines run (to the end where that is cheap on generated inputs, as a dry run
-otherwise), config fragments are dry-run on top of the embedded default, Python runs."""
+otherwise), `featvis` command lines run, config fragments are dry-run on top of the embedded default, Python runs."""
 
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shlex
 import subprocess
@@ -58,9 +59,15 @@ def commands(text: str) -> list[list[str]]:
         if not line or line.startswith("#") or any(s in line for s in SKIP_LINES):
             continue
         part = line.split("&&")[-1].strip()
-        if part.startswith("snakemake"):
+        if part.startswith(("snakemake", "featvis ")):
             lines.append(shlex.split(part))
     return lines
+
+
+def featvis(root: Path, args: list[str]) -> subprocess.CompletedProcess:
+    """The `featvis` command of the checkout at ``root``, as `pip install -e .` puts it on the path."""
+    return subprocess.run([sys.executable, "-m", "featvis.cli", *args], cwd=root, capture_output=True, text=True,
+                          timeout=900, env={**os.environ, "PYTHONPATH": str(root / "src")})
 
 
 # --- generated inputs: what the examples' paths point at ----------------------------------------
@@ -164,6 +171,10 @@ def test_example_runs(root, doc, index, lang, text):
         assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
         return
     for command in commands(text):
+        if command[0] == "featvis":
+            done = featvis(root, command[1:])
+            assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+            continue
         config = command[command.index("--configfile") + 1] if "--configfile" in command else None
         args = command[1:] if config in RUN_TO_END else [*command[1:], "-n"]
         done = run(root, *args)

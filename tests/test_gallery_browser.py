@@ -59,6 +59,8 @@ def test_every_gallery_page_opens_offline(tiny_run):
         width = np.load(workdir / f"results/features/{model}/{dataset}/{layer}/max.npy", mmap_mode="r").shape[1]
         assert {f"{model}/{layer}/{c}.html" for c in range(width)} <= visited, (model, layer)
     assert "proteins/index.html" in visited
+    # the interactive embedding maps of the embed layers, linked from their layer pages
+    assert {"efficientnet_lite0/_blocks.4/map_photos.html", "mnist_cnn/conv2/map_mnist5k.html"} <= visited
 
 
 def test_layer_tiles_sort_in_the_browser(tiny_run):

@@ -78,6 +78,7 @@ rule attention_compute:
         options=ATTN_OPTIONS,
     threads: ATTN["threads"]
     resources:
+        gpu=gpu_jobs(ATTN["device"]),
         mem_mb=8000,
         runtime=120,
     log:

@@ -40,6 +40,7 @@ for _model, _dataset in analysis_pairs():
             compute=compute_params(),
         threads: config["threads"]
         resources:
+            gpu=gpu_jobs(),
             mem_mb=4000,
             runtime=60,
         log:
@@ -73,6 +74,7 @@ rule attribution_cam:
         compute=compute_params(),
     threads: config["threads"]
     resources:
+        gpu=gpu_jobs(),
         mem_mb=4000,
         runtime=60,
     log:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from featvis.core.config import ConfigError, choose_views, load_yaml, resolve
+from featvis.core.config import ConfigError, load_yaml
 from featvis.core.io import write_text
 
 
@@ -28,22 +28,12 @@ def _resolved_config():
     the file the main process wrote, so it sees exactly the same values."""
     if not workflow.is_main_process and os.path.exists(RESOLVED_CONFIG):
         return load_yaml(RESOLVED_CONFIG)
-    from featvis.gallery.checks import check_gallery
-    from featvis.render.checks import check_render
-    from featvis.vision.checks import check_views, check_vision, layer_shapes
-    from featvis.vision.shards import shard_plan
-    from featvis.vision.train_checks import check_training
+    from featvis.start import start_checks  # the same checks `featvis check` runs
 
-    resolved = resolve(config, load_yaml(f"{workflow.basedir}/workflow/schemas/config.schema.yaml"))
-    check_training(resolved)  # refuses what cannot train; fills trained models' class_names, num_classes
-    structures = check_vision(resolved, MODEL_CACHE)
-    check_render(resolved, structures)
-    check_gallery(resolved, structures)
-    choose_views(resolved, lambda model: layer_shapes(structures[model]))
-    for note in check_views(resolved, structures):
+    resolved, notes = start_checks(config, load_yaml(f"{workflow.basedir}/workflow/schemas/config.schema.yaml"),
+                                   MODEL_CACHE)
+    for note in notes:
         print(f"featvis: note: {note}", file=sys.stderr)
-    resolved["shard_plan"] = shard_plan(resolved)  # counted here once; cluster jobs read the same plan
-    resolved["weights_ids"] = {name: s["weights_id"] for name, s in structures.items()}  # see model_spec
     text = yaml.safe_dump(resolved, sort_keys=False)
     written = Path(RESOLVED_CONFIG)
     if not workflow.dryrun and (not written.exists() or written.read_text() != text):  # same bytes: leave it
@@ -63,6 +53,13 @@ config.update(_RESOLVED)
 def compute_params():
     """Seed, threads and device for a job; threads fixed by config, not by free cores."""
     return {"seed": config["seed"], "threads": config["threads"], "device": config["device"]}
+
+
+def gpu_jobs(device=None):
+    """The `gpu` resource of a rule that puts tensors on the device: 1 when the config says cuda, so
+    `--resources gpu=1` (profiles/workstation-gpu) runs one such job at a time on one card and the
+    SLURM executor asks a GPU for each; 0 otherwise (`device: auto` decides only when a job starts)."""
+    return 1 if str(device or config["device"]).startswith("cuda") else 0
 
 
 def dataset_images(dataset):

@@ -21,6 +21,7 @@ rule features_shard:
         compute=compute_params(),
     threads: config["threads"]
     resources:
+        gpu=gpu_jobs(),
         mem_mb=per_images(3000, 20, "features"),
         runtime=per_images(10, 5, "features"),
     log:

@@ -38,7 +38,14 @@ def gallery_layer_inputs(model, layer):
         "units": [t for t in targets if t.startswith(units)],
         "figures": [t for t in targets if t.endswith(".png") and _layer_of(t, model) == layer],
         "maxima": gallery_maxima(model, layer),
+        "maps": gallery_maps(model, layer),
     }
+
+
+def gallery_maps(model, layer):
+    """{dataset: the embed stage's coordinates.csv} for the layer's interactive embedding maps."""
+    return {d: f"{RESULTS}/embed/{m}/{d}/{layer}/coordinates.csv" for m, d in analysis_pairs()
+            if m == model and layer in view_layers("embed", m, d)}
 
 
 def gallery_maxima(model, layer):
@@ -60,6 +67,7 @@ for _model in config["models"]:
             units=[path for page in _pages.values() for path in page["units"]],
             figures=[path for page in _pages.values() for path in page["figures"]],
             maxima=[path for page in _pages.values() for path in page["maxima"].values()],
+            maps=[path for page in _pages.values() for path in page["maps"].values()],
         output:
             [directory(f"{GALLERY}/{_model}/{layer}") for layer in _pages],
         params:

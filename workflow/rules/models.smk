@@ -21,6 +21,7 @@ rule train_model:
         compute=compute_params(),
     threads: config["threads"]
     resources:
+        gpu=gpu_jobs(),
         mem_mb=4000,
         runtime=120,
     log:

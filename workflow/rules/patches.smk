@@ -76,6 +76,7 @@ rule patches_shard:
         compute=compute_params(),
     threads: config["threads"]
     resources:
+        gpu=gpu_jobs(),
         mem_mb=per_images(3000, 20, "patches"),
         runtime=per_images(10, 5, "patches"),
     wildcard_constraints:

@@ -92,6 +92,7 @@ rule render_layer:
         dpi=config["figures"]["dpi"],
     threads: config["threads"]
     resources:
+        gpu=gpu_jobs(),
         mem_mb=4000,
         runtime=120,
     log:
@@ -129,6 +130,7 @@ rule render_figure:
         dpi=config["figures"]["dpi"],
     threads: config["threads"]
     resources:
+        gpu=gpu_jobs(),
         mem_mb=4000,
         runtime=120,
     log:

@@ -192,9 +192,17 @@ def _merge_job_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     return config
 
 
+# The two lines that declare a missing model or dataset, for the message that says none is declared.
+_DECLARE = {"models": "\n  models:\n    {name}: {{architecture: {name}}}   # a torchvision, timm or built-in name",
+            "datasets": "\n  datasets:\n    {name}: {{source: folder, path: <folder with one sub-folder per class>}}"}
+
+
 def _check_references(config: Mapping[str, Any]) -> None:
     """Every name that points into models or datasets must exist there."""
     def need(name: str, table: str, where: str) -> None:
+        if not config[table]:
+            raise ConfigError(f"{where}: {name!r} names a {table[:-1]}, but the config declares no {table}; "
+                              f"add{_DECLARE[table].format(name=name)}")
         if name not in config[table]:
             raise ConfigError(f"{where}: {name!r} is not in {table}{did_you_mean(name, config[table])} "
                               f"(known: {', '.join(config[table])})")

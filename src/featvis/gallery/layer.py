@@ -115,9 +115,10 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 def build_layer(out: str | os.PathLike, results: str | os.PathLike, model: str, layer: str,
                 maxima_files: Mapping[str, str], figures: Sequence[str], description: str = "",
-                producers: Sequence[str] | None = None) -> int:
+                producers: Sequence[str] | None = None, maps: Mapping[str, str] | None = None) -> int:
     """Write ``out/index.html``, ``out/<channel>.html`` for every unit, ``out/img``, ``out/thumbs``
-    and ``out/figures``. Returns the number of unit pages."""
+    and ``out/figures``; with ``maps`` ({dataset: the embed stage's coordinates.csv}), an interactive
+    embedding map per dataset (featvis.gallery.embedmap). Returns the number of unit pages."""
     out = Path(out)
     data = load_layer(results, model, layer, maxima_files, producers)
     for pictures in data.pictures.values():
@@ -137,8 +138,21 @@ def build_layer(out: str | os.PathLike, results: str | os.PathLike, model: str, 
         name = _figure_name(Path(path), results)
         _copy(Path(path), out / "figures" / name)
         figure_html.append(figure(f"figures/{name}", esc(name.removesuffix(".png").replace(".", " · "))))
-    write_text(out / "index.html", _layer_page(data, tiles, figure_html, description))
+    map_links = _embedding_maps(out, model, layer, maps or {})
+    write_text(out / "index.html", _layer_page(data, tiles, figure_html, description, map_links))
     return len(data.channels)
+
+
+def _embedding_maps(out: Path, model: str, layer: str, maps: Mapping[str, str]) -> str:
+    """The interactive maps of the layer, one per dataset, and the section that links them."""
+    from featvis.gallery.embedmap import build_map
+
+    links = [f'<li><a href="{esc(build_map(out, model, layer, dataset, path))}">{esc(dataset)}</a></li>'
+             for dataset, path in sorted(maps.items())]
+    if not links:
+        return ""
+    return section("Embedding maps", "<p>PCA, t-SNE and UMAP maps of the images by their pooled features "
+                   "at this layer, to hover, zoom and pan:</p>" + f'<ul class="cards">{"".join(links)}</ul>', "maps")
 
 
 def _figure_name(path: Path, results: str | os.PathLike) -> str:
@@ -157,7 +171,8 @@ def _tile(c: int, has_thumb: bool, dataset_max: Mapping[str, np.ndarray], ratio:
             f'data-ratio="{_fmt(ratio, 6)}">{image}{c}</a>')
 
 
-def _layer_page(data: LayerData, tiles: list[str], figure_html: list[str], description: str) -> str:
+def _layer_page(data: LayerData, tiles: list[str], figure_html: list[str], description: str,
+                map_links: str = "") -> str:
     sorter = ('<p class="controls"><label>Sort units by <select id="sort">'
               '<option value="channel">channel number</option>'
               '<option value="max">dataset maximum (largest first)</option>'
@@ -165,6 +180,7 @@ def _layer_page(data: LayerData, tiles: list[str], figure_html: list[str], descr
               '</select></label></p>')
     body = (f"<p>{esc(description)}</p>" if description else "") + _field_line(data) + section(
         f"{len(data.channels)} units", sorter + f'<div class="tiles" id="tiles">{"".join(tiles)}</div>', "units")
+    body += map_links
     if figure_html:
         body += section("Layer figures", "\n".join(figure_html), "figures")
     crumbs = [("index", "../../index.html"), (data.model, "../index.html"), (data.layer, None)]

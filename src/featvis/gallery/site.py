@@ -16,7 +16,7 @@ def write_assets(out: str | os.PathLike) -> None:
     """The stylesheet and script every page loads, from the package (no CDN, no web fonts)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("gallery.css", "gallery.js"):
+    for name in ("gallery.css", "gallery.js", "embedmap.js"):
         write_bytes(out / name, resources.files("featvis.gallery").joinpath("static", name).read_bytes())
 
 

@@ -186,7 +186,7 @@ def _check_module(model: str, layer: str, structure: Mapping[str, Any], where: s
         if layer in structure["modules"]:
             raise ConfigError(f"{where}: layer {layer!r} of {model} does not run in its forward pass")
         raise ConfigError(f"{where}: {unknown('layer', layer, structure['modules'])} of model {model}; "
-                          f"results/models/{model}/layers.tsv lists them all")
+                          f"`featvis layers {model} --config <this config>` lists them all")
     shape, runs = structure["shapes"][layer], structure.get("repeated", {}).get(layer, 1)
     if layer in structure.get("attention", []):
         raise ConfigError(f"{where}: layer {layer!r} of {model} is an nn.MultiheadAttention, which returns "
