@@ -157,3 +157,18 @@ def _unit_scales(targets: Sequence[Target], before: np.ndarray) -> list[float]:
     for t, value in zip(targets, before, strict=True):
         largest[t.channel] = max(largest.get(t.channel, 0.0), abs(float(value)))
     return [1.0 / largest[t.channel] if largest[t.channel] > 0 else 1.0 for t in targets]
+
+
+def top_targets(topk: Mapping[str, np.ndarray], channels: Sequence[int], patches: int
+                ) -> tuple[list[Target], list[int]]:
+    """The first ``patches`` top images of each channel from a patches-stage table (``image``, ``y``,
+    ``x``, ``value``: (C, K)), as targets and their manifest rows. A unit with fewer top images (a
+    dataset smaller than K) gets what there is."""
+    targets, rows = [], []
+    for c in channels:
+        for rank in range(min(int(patches), topk["image"].shape[1])):
+            if int(topk["image"][c, rank]) < 0:  # the miner's filler for "no image"
+                break
+            targets.append(Target(int(c), int(topk["y"][c, rank]), int(topk["x"][c, rank]), rank))
+            rows.append(int(topk["image"][c, rank]))
+    return targets, rows
