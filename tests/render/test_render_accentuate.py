@@ -78,3 +78,24 @@ def test_transparency_lies_only_where_the_unit_looks(grating_net):
     for m in maps:
         assert m[~box].max() == 0.0
         assert (m[box] > 0).mean() > 0.99
+
+
+def test_more_images_than_the_patches_stage_keeps_fails_at_start():
+    from featvis.core.config import ConfigError
+    from featvis.render.checks import check_render
+
+    config = {"render": {"jobs": {}, "accentuate": {"enabled": True, "patches": 5}}, "patches": {"k": 4}}
+    with pytest.raises(ConfigError, match=r"render.accentuate.patches: 5 .* keeps 4 \(patches.k\)"):
+        check_render(config, {})
+    config["render"]["accentuate"]["enabled"] = False
+    check_render(config, {})
+
+
+def test_top_targets_take_the_best_images_of_each_unit_in_order():
+    from featvis.render.accentuate import top_targets
+
+    topk = {"image": np.array([[7, 3, 5, 1], [2, -1, -1, -1]]), "y": np.array([[0, 1, 2, 3], [4, 0, 0, 0]]),
+            "x": np.array([[5, 6, 7, 8], [9, 0, 0, 0]]), "value": np.ones((2, 4))}
+    targets, rows = top_targets(topk, [0, 1], 3)
+    assert rows == [7, 3, 5, 2]  # unit 1 has one image only (a dataset smaller than K)
+    assert targets[1] == Target(0, 1, 6, 1) and targets[3] == Target(1, 4, 9, 0)
