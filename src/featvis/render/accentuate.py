@@ -30,8 +30,8 @@ from featvis.render.params import PARAMS
 from featvis.render.transforms import derive_seed
 
 # The default pull: an RMS pixel change of 1 / sqrt(1000), about 3% of the brightness range, costs as much
-# as the unit's response to its best seed. On EfficientNet-Lite0 _blocks.10 (16 steps, 3 photos) it held the
-# change to 3.3% (5.8% at pull 1) for a median gain of 3.7x (3.8x at pull 1).
+# as the unit's response to its best seed. On EfficientNet-Lite0 _blocks.10 (12 steps, 3 photos) it held the
+# change to 3.1% (5.2% at pull 1) for a median gain of 3.4x (3.5x at pull 1).
 PULL = 1000.0
 # Parametrizations whose ``load_images`` is an exact inverse (MACO keeps a fixed magnitude,
 # so it cannot start from an arbitrary photo).
@@ -45,7 +45,7 @@ ACCENT_TRANSFORMS = ({"name": "pad", "size": 2}, {"name": "jitter", "size": 4})
 class AccentSettings:
     """How to accentuate; the defaults are the config's (``render.accentuate``)."""
 
-    steps: int = 16
+    steps: int = 12  # 3 photos x 12 steps cost about one 64-step render (benchmarks/results/accentuate_cost.md)
     lr: float = 0.05
     pull: float = PULL  # weight of the mean squared pixel distance from the seed
     param: str = "fourier"
