@@ -45,7 +45,7 @@ ACCENT_TRANSFORMS = ({"name": "pad", "size": 2}, {"name": "jitter", "size": 4})
 class AccentSettings:
     """How to accentuate; the defaults are the config's (``render.accentuate``)."""
 
-    steps: int = 12  # 3 photos x 12 steps cost about one 64-step render (benchmarks/results/accentuate_cost.md)
+    steps: int = 10  # 3 photos x 10 steps cost about one 64-step render (benchmarks/results/accentuate_cost.md)
     lr: float = 0.05
     pull: float = PULL  # weight of the mean squared pixel distance from the seed
     param: str = "fourier"
