@@ -142,6 +142,14 @@ def main() -> None:
         "|---|---|---|---|---|",
         *rows,
         "",
+        "Reading: *gain* is after / before at the unit's top position (the number the gallery shows); *change* "
+        "is the root mean squared pixel change from the seed. Horama's `accentuation` is built for long runs "
+        "(its default is 1000 steps, NAdam at lr 1.0, on 1280 px images seen through small random crops), so "
+        "at a render-sized step budget it barely moves the image; the extra rows give it more steps. It takes "
+        "one image per call; featvis accentuates every item in one batch. faccent 1.0.3 (Hamblin et al.'s own "
+        "package) is not compared: its `render_vis` balances an L2 pull in a chosen layer's feature space by "
+        "gradient ratios and runs 16 transforms per step, which needs a separate adapter; left for later.",
+        "",
     ])
     Path(args.out).write_text(text)
     print(text)
