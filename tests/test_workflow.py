@@ -124,3 +124,24 @@ def test_forceall_rewrites_identical_bytes(run):
     assert figures and all(after[p][1] != before[p][1] for p in figures)  # really rewritten
     changed = [str(p) for p in before if after[p][0] != before[p][0]]
     assert changed == []
+
+
+def test_rendered_units_are_accentuated_and_renders_have_transparency_maps(run):
+    """The render job's units (b4: _blocks.4 channels 0 and 1) get their top 3 images accentuated on the
+    analysed dataset: the activation before is the patches stage's own top value (same image, same
+    position), it rises, and the gallery page shows the pairs and the render's transparency toggle."""
+    workdir, _ = run
+    results = workdir / "results"
+    table = json.loads((results / "accentuate/efficientnet_lite0/photos/_blocks.4/accentuate.json").read_text())
+    topk = np.load(results / "patches/efficientnet_lite0/photos/_blocks.4/top_max.npz")
+    assert [(i["channel"], i["rank"]) for i in table["items"]] == [(c, r) for c in (0, 1) for r in range(3)]
+    for item in table["items"]:
+        np.testing.assert_allclose(item["before"], topk["value"][item["channel"], item["rank"]], rtol=1e-4, atol=1e-5)
+        assert item["after"] > item["before"] and 0 < item["distance"] < 0.2
+    units = results / "units/efficientnet_lite0/_blocks.4"
+    assert sorted(p.name for p in (units / "accentuate/photos").glob("0001.*.png")) == [
+        f"0001.{kind}{r}.png" for kind in ("accent", "seed") for r in range(3)]
+    assert (units / "render/b4/0000.copy0.transparency.png").is_file()
+    page = (results / "gallery/efficientnet_lite0/_blocks.4/1.html").read_text()
+    assert "Feature accentuation" in page and "img/accentuate.photos.0001.accent2.png" in page
+    assert 'class="alpha-switch"' in page

@@ -4,8 +4,10 @@ import json
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from featvis.core.io import sha256_file
 from workflow_helpers import checkout, snakemake, write_config
@@ -53,7 +55,9 @@ def test_render_only_config_runs_only_render_jobs(tmp_path):
     trace = json.loads((results / "render/lite/_blocks.3/tiny/renders/trace.json").read_text())
     assert [i["name"] for i in trace["items"]][:2] == ["channel0000_copy0", "channel0000_copy1"]
     units = results / "units/lite/_blocks.3/render/tiny"  # the one unit key: (model, layer, channel)
-    assert sorted(p.name for p in units.glob("*.png")) == [f"000{c}.copy{k}.png" for c in (0, 1) for k in (0, 1)]
+    assert sorted(p.name for p in units.glob("*.copy?.png")) == [f"000{c}.copy{k}.png" for c in (0, 1) for k in (0, 1)]
+    alpha = np.asarray(Image.open(units / "0001.copy1.transparency.png"))  # the transparency map beside it
+    assert alpha.shape == (32, 32) and alpha.max() == 255 and alpha.min() < 255
     assert json.loads((units / "0001.copy1.json").read_text())["channel"] == 1
     assert (results / "gallery/lite/_blocks.3/1.html").is_file()  # a render-only layer gets unit pages
     for kind in ("addition", "interpolation", "regularization"):

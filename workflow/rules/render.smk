@@ -147,4 +147,7 @@ def render_targets():
             out.append(f"{RESULTS}/units/{job['model']}/{job['layer']}/render/{name}")
     for kind in RENDER_FIGURE_KINDS:
         out += [f"{RESULTS}/render/figures/{kind}/{name}.png" for name in RENDER["figures"][kind]]
-    return out
+    return out + accentuate_targets()
+
+
+include: "accentuate.smk"

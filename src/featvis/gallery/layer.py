@@ -15,7 +15,7 @@ from PIL import Image
 
 from featvis.core.io import link_or_copy, read_json, save_image, write_text
 from featvis.core.units import JPEG_QUALITY, UNIT_FILE, UNITS_ROOT, unit_stem
-from featvis.gallery import charts
+from featvis.gallery import accent_panel, charts
 from featvis.gallery.html import esc, figure, note, page, section
 
 THUMB_PX = 80
@@ -124,6 +124,7 @@ def build_layer(out: str | os.PathLike, results: str | os.PathLike, model: str, 
     for pictures in data.pictures.values():
         for p in pictures:
             _copy(p.path, out / "img" / p.copy_name)
+        accent_panel.write_alpha_images(out / "img", pictures)
     dataset_max = {name: np.asarray(np.nanmax(m, axis=0), dtype=np.float64) for name, m in data.maxima.items()}
     tiles = []
     for c in data.channels:
@@ -207,6 +208,7 @@ def _unit_page(data: LayerData, c: int, pictures: Sequence[Picture], dataset_max
         pager.append(f'<a href="{data.channels[at + 1]}.html" rel="next">unit {data.channels[at + 1]} &rarr;</a>')
     body = "".join(pager) + "</p>"
     body += _render_section(pictures, dataset_max, c)
+    body += accent_panel.accent_section(pictures, c)
     body += _dataset_sections(data, pictures, dataset_max, c)
     crumbs = [("index", "../../index.html"), (data.model, "../index.html"), (data.layer, "index.html"), (str(c), None)]
     return page(f"{data.model} · {data.layer} · unit {c}", body, "../../", crumbs)
@@ -224,7 +226,7 @@ def _render_section(pictures: Sequence[Picture], dataset_max: Mapping[str, np.nd
         words = f"{esc(p.source)}, {esc(p.kind)}"
         if ratio is not None:
             words += f"; activation {_fmt(ratio)}&times; the dataset maximum"
-        cells.append(figure(f"img/{p.copy_name}", words, f"render of unit {c}", cls="render"))
+        cells.append(accent_panel.render_figure(p, words, f"render of unit {c}"))
         if cap.get("objective") and p.kind == "copy0":
             traces.append(f"<figure>{charts.trace(cap['objective'])}<figcaption>optimisation trace "
                           f"({esc(p.source)}): objective per step</figcaption></figure>")
@@ -233,6 +235,7 @@ def _render_section(pictures: Sequence[Picture], dataset_max: Mapping[str, np.nd
 
 def _dataset_sections(data: LayerData, pictures: Sequence[Picture], dataset_max: Mapping[str, np.ndarray],
                       c: int) -> str:
+    pictures = [p for p in pictures if p.stage != accent_panel.ACCENT_STAGE]  # its own panel
     datasets = sorted(set(data.maxima) | {p.source for p in pictures if p.stage != "render"})
     if not datasets:
         return section("Dataset examples", note("This layer was not analysed on a dataset (analyses)."))

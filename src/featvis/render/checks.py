@@ -22,6 +22,7 @@ def check_render(config: Mapping[str, Any], structures: Mapping[str, Mapping[str
         for item, spec in job.get("objectives", {}).items():
             for kind, args in objective_terms(spec):
                 _check_term(config, job, kind, args, structure, f"{where}.objectives.{item}.{kind}")
+    _check_accentuate(config)
     for kind, jobs in render.get("figures", {}).items():
         for name, job in jobs.items():
             where, structure = f"render.figures.{kind}.{name}", structures[job["model"]]
@@ -29,6 +30,15 @@ def check_render(config: Mapping[str, Any], structures: Mapping[str, Mapping[str
             used = job.get("channels", []) if kind == "regularization" else (
                 [c for pair in job["pairs"] for c in pair] if kind == "addition" else list(job["pair"]))
             check_channels(job["model"], job["layer"], used, structure, where)
+
+
+def _check_accentuate(config: Mapping[str, Any]) -> None:
+    """Accentuation reads the patches stage's top-K table, so it cannot ask for more images than K."""
+    accent = config.get("render", {}).get("accentuate", {})
+    k = config.get("patches", {}).get("k")
+    if accent.get("enabled") and k is not None and accent.get("patches", 0) > k:
+        raise ConfigError(f"render.accentuate.patches: {accent['patches']} top images per unit, but the patches "
+                          f"stage keeps {k} (patches.k): lower render.accentuate.patches or raise patches.k")
 
 
 def objective_terms(spec: Mapping[str, Any]) -> list[tuple[str, Any]]:

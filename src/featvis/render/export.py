@@ -25,6 +25,31 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
         Image.fromarray(to_uint8(image)).save(tmp, format="PNG")
 
 
+TRANSPARENCY_PERCENTILE = 99.0  # the map's 8-bit scale: this percentile is opaque (one hot pixel cannot blank the rest)
+
+
+def transparency_alpha(transparency: np.ndarray) -> np.ndarray:
+    """An (H, W) transparency map as 8-bit alpha: 255 at and above its ``TRANSPARENCY_PERCENTILE``."""
+    values = np.asarray(transparency, dtype=np.float64)
+    top = float(np.percentile(values, TRANSPARENCY_PERCENTILE)) if values.size else 0.0
+    scaled = values / top if top > 0 else np.zeros_like(values)
+    return to_uint8(np.clip(scaled, 0.0, 1.0))
+
+
+def transparency_path(image_path: str | os.PathLike) -> Path:
+    """Where a render's transparency map lives: beside it, ``<stem>.transparency.png``."""
+    path = Path(image_path)
+    return path.with_name(f"{path.stem}.transparency.png")
+
+
+def save_transparency(image_path: str | os.PathLike, transparency: np.ndarray) -> Path:
+    """The map as an 8-bit greyscale PNG beside the render at ``image_path``."""
+    path = transparency_path(image_path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(transparency_alpha(transparency), mode="L").save(tmp, format="PNG")
+    return path
+
+
 def load_channel_maxima(path: str | os.PathLike | None) -> np.ndarray | None:
     """Per-channel dataset maxima from ``.npy`` (C,), the features stage's per-image
     ``max.npy`` (N, C; the maximum over images is taken) or ``.json`` (a list, or
@@ -64,13 +89,18 @@ def trace_record(batch: Batch, layer: str | None = None, dataset_max: np.ndarray
 
 def save_batch(batch: Batch, out_dir: str | os.PathLike, layer: str | None = None,
                dataset_max: np.ndarray | None = None, extra: dict[str, Any] | None = None) -> list[Path]:
-    """``<name>.png`` per item, ``params.npz`` (to resume or re-export) and ``trace.json``."""
+    """``<name>.png`` per item with its transparency map ``<name>.transparency.png``, ``params.npz``
+    (to resume or re-export; ``transparency`` holds the raw maps) and ``trace.json``."""
     out_dir = Path(out_dir)
     paths = []
-    for name, image in zip(batch.names, batch.result.images, strict=True):
+    maps = batch.result.transparency
+    for i, (name, image) in enumerate(zip(batch.names, batch.result.images, strict=True)):
         paths.append(out_dir / f"{name}.png")
         save_png(paths[-1], image)
-    save_npz(out_dir / "params.npz", images=batch.result.images, seeds=np.asarray(batch.result.seeds),
+        if maps is not None:
+            save_transparency(paths[-1], maps[i])
+    extra_arrays = {} if maps is None else {"transparency": maps}
+    save_npz(out_dir / "params.npz", images=batch.result.images, seeds=np.asarray(batch.result.seeds), **extra_arrays,
              **{f"param_{k.replace('.', '_')}": v for k, v in batch.result.params.items()})
     write_json(out_dir / "trace.json", trace_record(batch, layer, dataset_max, extra))
     return paths
@@ -78,12 +108,17 @@ def save_batch(batch: Batch, out_dir: str | os.PathLike, layer: str | None = Non
 
 def save_units(batch: Batch, units: str | os.PathLike, trace: dict[str, Any], source: str) -> list[Path]:
     """Each channel render as a unit picture (featvis.core.units), ``<cccc>.copy<k>.png``, with its
-    trace item as the caption (objective per step, activation vs the dataset maximum)."""
+    trace item as the caption (objective per step, activation vs the dataset maximum) and its
+    transparency map beside it, ``<cccc>.copy<k>.transparency.png`` (not a unit picture of its own:
+    the gallery finds it from the render's name)."""
     paths = []
-    for name, image, item in zip(batch.names, batch.result.images, trace["items"], strict=True):
+    maps = batch.result.transparency
+    for i, (name, image, item) in enumerate(zip(batch.names, batch.result.images, trace["items"], strict=True)):
         copy = name.rsplit("_copy", 1)[1]
         caption = {"title": f"render ({source}), copy {copy}", "settings": trace.get("settings"), **item}
         paths.append(write_unit_image(units, item["channel"], f"copy{copy}", to_uint8(image), caption))
+        if maps is not None:
+            save_transparency(paths[-1], maps[i])
     return paths
 
 

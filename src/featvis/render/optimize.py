@@ -68,6 +68,9 @@ class RenderResult:
     snapshots: dict[int, np.ndarray]  # step -> (B, H, W, 3)
     activations: dict[str, np.ndarray]  # layer -> final-image activations (no transforms)
     seeds: list[int]
+    # (B, H, W): |d loss / d pixel| summed over colours and steps (Horama's transparency map);
+    # earlier octaves are upsampled to the final size before they are added
+    transparency: np.ndarray | None = None
 
 
 def _to_numpy(images: torch.Tensor) -> np.ndarray:
@@ -114,10 +117,14 @@ class _Pipeline:
 def render(model: nn.Module, objective: Objective, seeds: Sequence[int],
            settings: RenderSettings = RenderSettings(), device: str | torch.device = "cpu",
            init: np.ndarray | None = None, progress: bool = False,
-           callback: Callable[[int, torch.Tensor], None] | None = None) -> RenderResult:
+           callback: Callable[[int, torch.Tensor], None] | None = None,
+           penalty: Callable[[torch.Tensor], torch.Tensor] | None = None) -> RenderResult:
     """Render ``len(seeds)`` images at once, item i maximising term i of ``objective``.
 
-    ``init`` (B, H, W, 3) in (0, 1) resumes from earlier images instead of noise.
+    ``init`` (B, H, W, 3) in (0, 1) resumes from earlier images instead of noise. ``penalty``
+    maps the images (B, 3, H, W) to a per-item cost added to the loss (accentuation's pull
+    towards its seed image). The transparency map is read off the image gradient that the step
+    computes anyway: no extra backward pass.
     """
     schedule = settings.schedule()
     device = torch.device(device)
@@ -137,13 +144,16 @@ def render(model: nn.Module, objective: Objective, seeds: Sequence[int],
     snapshots: dict[int, np.ndarray] = {}
     wanted = set(settings.snapshots)
     images = None if init is None else torch.as_tensor(init, dtype=torch.float32).permute(0, 3, 1, 2)
+    transparency: torch.Tensor | None = None
     with capture(net, objective.layers, detach=False, stop_early=True) as acts:
         for octave, (size, steps) in enumerate(schedule):
             param = _make_param(settings, seeds, size, images, device)
             optimizer = torch.optim.Adam(param.parameters(), lr=settings.lr)
+            transparency = _resized(transparency, len(seeds), size, device)
             for _ in tqdm(range(steps), desc=f"render octave {octave}", disable=not progress):
                 optimizer.zero_grad(set_to_none=True)
                 image = param()
+                image.retain_grad()
                 pipe.activations(image, rng, acts)
                 if not trace:
                     objective.check(acts)
@@ -151,7 +161,10 @@ def render(model: nn.Module, objective: Objective, seeds: Sequence[int],
                 loss = -scores.sum()
                 if penalties:
                     loss = loss + penalties(image).sum()
+                if penalty is not None:
+                    loss = loss + penalty(image).sum()
                 loss.backward()
+                transparency += image.grad.detach().abs().sum(1)
                 optimizer.step()
                 trace.append(scores.detach())
                 if len(trace) in wanted:
@@ -172,7 +185,17 @@ def render(model: nn.Module, objective: Objective, seeds: Sequence[int],
         snapshots=snapshots,
         activations=activations,
         seeds=[int(s) for s in seeds],
+        transparency=transparency.float().cpu().numpy(),
     )
+
+
+def _resized(transparency: torch.Tensor | None, batch: int, size: int, device: torch.device) -> torch.Tensor:
+    """The map so far at the next octave's size (zeros at the first)."""
+    if transparency is None:
+        return torch.zeros(batch, size, size, device=device)
+    if tuple(transparency.shape[-2:]) == (size, size):
+        return transparency
+    return F.interpolate(transparency[:, None], size=(size, size), mode="bilinear", align_corners=False)[:, 0]
 
 
 def _make_param(settings: RenderSettings, seeds: Sequence[int], size: int,
