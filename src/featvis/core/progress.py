@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import Callable, Iterable, Iterator
+from typing import TextIO, TypeVar
+
+T = TypeVar("T")
 
 
 def duration(seconds: float) -> str:
@@ -84,3 +86,15 @@ class Progress:
         logged_there = any(getattr(h, "stream", None) is console for h in logging.getLogger().handlers)
         if console is not None and not logged_there:  # the console already shows the log line
             print(f"featvis: {line}", file=console, flush=True)
+
+
+def tracked(items: Iterable[T], total: int, label: str, unit: str = "items", enabled: bool = True) -> Iterator[T]:
+    """``items``, reporting progress (console and log) as they are consumed; ``enabled=False``: silent."""
+    if not enabled:
+        yield from items
+        return
+    progress = Progress(label, total, unit)
+    for item in items:
+        yield item
+        progress.update()
+    progress.finish()

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from featvis.core.hooks import capture, get_layer, run_to_layers
+from featvis.core.progress import tracked
 from featvis.render.fuse import prepare_model
 from featvis.render.objectives import Objective
 from featvis.render.params import ImageParam, make_param
@@ -150,7 +150,7 @@ def render(model: nn.Module, objective: Objective, seeds: Sequence[int],
             param = _make_param(settings, seeds, size, images, device)
             optimizer = torch.optim.Adam(param.parameters(), lr=settings.lr)
             transparency = _resized(transparency, len(seeds), size, device)
-            for _ in tqdm(range(steps), desc=f"render octave {octave}", disable=not progress):
+            for _ in tracked(range(steps), steps, f"render octave {octave}", "steps", enabled=progress):
                 optimizer.zero_grad(set_to_none=True)
                 image = param()
                 image.retain_grad()

@@ -26,9 +26,9 @@ import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from featvis.core.io import atomic_path
+from featvis.core.progress import tracked
 from featvis.vision.listing import (  # noqa: F401 - listing's names re-exported for existing callers
     IMAGE_SUFFIXES,
     PHOTO_CROPS,
@@ -284,7 +284,7 @@ def check_images(rows: pd.DataFrame, on_error: str = "raise", dataset: str = "th
     good, skipped, quality = [], [], []
     chunks = -(-len(rows) // CHECK_CHUNK)  # no process is started for fewer images than a chunk
     with _checker(min(workers, chunks)) as check:
-        results = tqdm(check(rows["path"].tolist()), total=len(rows), desc="check images", unit="image")
+        results = tracked(check(rows["path"].tolist()), len(rows), "check images", "images")
         for row, result in zip(rows.itertuples(index=False), results):
             if isinstance(result, CorruptImageError):
                 if on_error == "raise":

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from featvis.core.hooks import capture, run_to_layers
 from featvis.core.io import npy_writer, save_npz, write_sidecar
+from featvis.core.progress import tracked
 from featvis.vision.data import iter_batches
 from featvis.vision.models import LoadedModel
 
@@ -147,8 +147,8 @@ def extract_shard(
     start = time.perf_counter()
     with capture(module, layers, stop_early=True) as outputs:
         batches = iter_batches(paths, model.preprocess, batch_size, workers, pin_memory=device.type == "cuda")
-        for _start, batch in tqdm(batches, total=-(-len(paths) // batch_size), disable=not progress,
-                                  desc=f"features {model.name}", unit="batch"):
+        for _start, batch in tracked(batches, -(-len(paths) // batch_size), f"features {model.name}", "batches",
+                                     enabled=progress):
             timed_forward(module, batch, outputs, device, timing)
             for name in layers:
                 chunks[name].append(layer_stats(outputs[name]))

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from featvis.core.hooks import capture
+from featvis.core.progress import tracked
 from featvis.vision.data import iter_batches
 from featvis.vision.features import LoopTime, timed_forward
 from featvis.vision.models import LoadedModel
@@ -247,8 +247,8 @@ def mine_topk(
     timing, began = LoopTime(), time.perf_counter()
     with capture(module, layers, stop_early=True) as outputs:
         batches = iter_batches(paths, model.preprocess, batch_size, workers, pin_memory=device.type == "cuda")
-        for start, batch in tqdm(batches, total=-(-len(paths) // batch_size), disable=not progress,
-                                 desc=f"mining {model.name}", unit="batch"):
+        for start, batch in tracked(batches, -(-len(paths) // batch_size), f"mining {model.name}", "batches",
+                                    enabled=progress):
             timed_forward(module, batch, outputs, device, timing)
             miner.add(outputs, offset + start)
     timing.wall_s = time.perf_counter() - began

@@ -11,6 +11,7 @@ memory), in a seeded order each epoch. The saved state dict loads with
 
 from __future__ import annotations
 
+import logging
 import math
 import zlib
 from collections.abc import Mapping, Sequence
@@ -21,8 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
 
+from featvis.core.progress import Progress
 from featvis.vision.checkpoints import classifier_name, first_line, read_state_dict
 from featvis.vision.data import iter_batches
 from featvis.vision.models import STAND_IN, LoadedModel, Preprocess, load_model
@@ -172,23 +173,24 @@ def train_classifier(
     optimizer = torch.optim.Adam(module.parameters(), lr=settings["learning_rate"])
     loss_fn = nn.CrossEntropyLoss()
     losses = []
-    with tqdm(total=settings["epochs"] * math.ceil(len(paths) / batch_size), desc="train", unit="batch") as bar:
-        for _epoch in range(settings["epochs"]):
-            module.train()
-            order = torch.randperm(len(paths), generator=generator)
-            total, seen = 0.0, 0
-            for start, images in iter_batches([paths[i] for i in order], preprocess, batch_size, workers):
-                bar.update(1)
-                if len(images) == 1 < batch_size:  # one image left over: BatchNorm may not train on it
-                    continue  # (the next epoch's order leaves another one over)
-                optimizer.zero_grad()
-                target = targets[order[start : start + len(images)]].to(device)
-                loss = loss_fn(logits(module(images.to(device))), target)
-                loss.backward()
-                optimizer.step()
-                total, seen = total + loss.item() * len(images), seen + len(images)
-                bar.set_postfix(loss=f"{total / seen:.3f}")
-            losses.append(total / max(seen, 1))
+    bar = Progress("train", settings["epochs"] * math.ceil(len(paths) / batch_size), "batches")
+    for epoch in range(settings["epochs"]):
+        module.train()
+        order = torch.randperm(len(paths), generator=generator)
+        total, seen = 0.0, 0
+        for start, images in iter_batches([paths[i] for i in order], preprocess, batch_size, workers):
+            bar.update(1)
+            if len(images) == 1 < batch_size:  # one image left over: BatchNorm may not train on it
+                continue  # (the next epoch's order leaves another one over)
+            optimizer.zero_grad()
+            target = targets[order[start : start + len(images)]].to(device)
+            loss = loss_fn(logits(module(images.to(device))), target)
+            loss.backward()
+            optimizer.step()
+            total, seen = total + loss.item() * len(images), seen + len(images)
+        losses.append(total / max(seen, 1))
+        logging.getLogger(__name__).info("epoch %d: loss %.3f", epoch + 1, losses[-1])
+    bar.finish()
     module.eval()
     metrics: dict[str, Any] = {"loss": losses}
     for split, group in rows.groupby("split", sort=False):
