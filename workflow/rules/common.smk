@@ -28,6 +28,7 @@ def _resolved_config():
     the file the main process wrote, so it sees exactly the same values."""
     if not workflow.is_main_process and os.path.exists(RESOLVED_CONFIG):
         return load_yaml(RESOLVED_CONFIG)
+    from featvis.concepts.checks import check_concepts
     from featvis.gallery.checks import check_gallery
     from featvis.render.checks import check_render
     from featvis.vision.checks import check_views, check_vision, layer_shapes
@@ -43,6 +44,7 @@ def _resolved_config():
     for note in check_views(resolved, structures):
         print(f"featvis: note: {note}", file=sys.stderr)
     resolved["shard_plan"] = shard_plan(resolved)  # counted here once; cluster jobs read the same plan
+    check_concepts(resolved, {m: layer_shapes(s) for m, s in structures.items()})  # fills concepts.plan
     resolved["weights_ids"] = {name: s["weights_id"] for name, s in structures.items()}  # see model_spec
     text = yaml.safe_dump(resolved, sort_keys=False)
     written = Path(RESOLVED_CONFIG)
