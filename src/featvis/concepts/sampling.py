@@ -6,7 +6,7 @@ grid is smaller); a non-spatial (N, C) layer gives one row per image. Each drawn
 random key; the sample keeps the ``max_positions`` rows with the smallest keys (bottom-k
 sampling): a uniform sample without replacement of all drawn positions, whatever the batch size
 or the shard split, so shard samples merge exactly (:func:`merge_samples`). Draws and keys come
-from a generator seeded by (seed, image index): the sample does not depend on batching.
+from a seeded hash of (image index, position): the sample does not depend on batching.
 
 Memory is the budget (``max_positions`` x C floats) plus one batch: flat in the dataset size.
 """
@@ -16,9 +16,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
-SEED_STRIDE = 1_000_003  # image index -> generator seed: distinct for every (seed, image)
+
+def _hash(image: np.ndarray, position: np.ndarray, salt: np.uint64) -> np.ndarray:
+    """A pseudo-random uint64 per (salt, image, position), splitmix64 of their mix: the same number
+    whatever the batch or shard the image arrives in."""
+    with np.errstate(over="ignore"):
+        z = (image * np.uint64(0x9E3779B97F4A7C15) + position * np.uint64(0xBF58476D1CE4E5B9)
+             + salt * np.uint64(0x94D049BB133111EB) + np.uint64(0x2545F4914F6CDD1D))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
 
 
 def as_rows(activation: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -38,7 +48,7 @@ class PositionSample:
     budget: int
     positions_per_image: int
     seed: int
-    keys: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+    keys: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
     rows: torch.Tensor | None = None
     image: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
     position: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
@@ -52,18 +62,19 @@ class PositionSample:
         rows, self.grid = as_rows(activation.detach().cpu())
         n, p, _ = rows.shape
         take = min(self.positions_per_image, p)
-        picked, keys, images, places = [], [], [], []
-        for i in range(n):
-            gen = torch.Generator().manual_seed(self.seed * SEED_STRIDE + start + i)
-            where = torch.randperm(p, generator=gen)[:take]
-            picked.append(rows[i, where])
-            keys.append(torch.rand(take, generator=gen, dtype=torch.float64))
-            images.append(torch.full((take,), start + i, dtype=torch.int64))
-            places.append(where)
+        images = np.arange(start, start + n, dtype=np.uint64)[:, None]
+        places = np.arange(p, dtype=np.uint64)[None, :]
+        # which positions of each image: the `take` smallest of a per-(seed, image, position) hash
+        draw = _hash(images, places, np.uint64(2 * self.seed))
+        where = torch.from_numpy(np.argsort(draw, axis=1, kind="stable")[:, :take].astype(np.int64))
+        keys = _hash(images, where.numpy().astype(np.uint64), np.uint64(2 * self.seed + 1))
+        picked = rows.gather(1, where[:, :, None].expand(-1, -1, rows.shape[2]))
         self.seen_images += n
         self.seen_positions += n * p
         self.drawn += n * take
-        self._keep(torch.cat(keys), torch.cat(picked), torch.cat(images), torch.cat(places))
+        image = torch.arange(start, start + n, dtype=torch.int64)[:, None].expand(-1, take)
+        self._keep(torch.from_numpy((keys >> np.uint64(11)).astype(np.int64)).flatten(), picked.reshape(n * take, -1),
+                   image.reshape(-1), where.reshape(-1))
 
     def _keep(self, keys: torch.Tensor, rows: torch.Tensor, image: torch.Tensor, position: torch.Tensor) -> None:
         if self.rows is not None:
@@ -87,7 +98,8 @@ class PositionSample:
                 "positions_per_image": min(self.positions_per_image, self.grid[0] * self.grid[1]),
                 "positions_drawn": self.drawn, "budget": self.budget,
                 "positions_fitted": 0 if self.rows is None else len(self.rows),
-                "how": "positions_per_image positions per image, uniform without replacement (seeded per image); "
+                "how": "positions_per_image positions per image, uniform without replacement (a seeded hash of image "
+                       "and position); "
                        "if more were drawn than the budget, a uniform sample of `budget` of them "
                        "(bottom-k of seeded keys)"}
 
