@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,9 +106,23 @@ def fit(method: str, x: torch.Tensor, n_concepts: int, settings: Mapping[str, An
     if float(x.abs().max()) == 0.0:
         raise ConceptError("every sampled activation is zero: there is nothing to learn a dictionary from "
                            "(the layer is dead on this dataset)")
-    dictionary = METHODS[method](x.float(), int(n_concepts), dict(settings), int(seed))
+    with one_thread():
+        dictionary = METHODS[method](x.float(), int(n_concepts), dict(settings), int(seed))
     dictionary.settings = {**dict(settings), "n_concepts": int(n_concepts), "seed": int(seed)}
     return dictionary
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Fits multiply small matrices (positions x channels x concepts): a second thread only adds
+    synchronisation (tenfold slower on two busy cores), and one thread makes the fit independent of
+    the job's thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 # --- NMF -----------------------------------------------------------------------------------------
