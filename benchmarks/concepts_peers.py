@@ -132,17 +132,20 @@ def batches():
             images = torch.rand(min(256, n - start), 1, 28, 28, generator=gen)
             run_to_layers(model.module, images, out)
             yield start, out["conv3"]
+baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 began = time.perf_counter()
 sample = sample_positions(batches(), budget=10000, positions_per_image=8, seed=0)
 fit("topk_sae", sample.ordered_rows(), 16, {"k": 4, "steps": 100}, 0)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - began)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - began, baseline,
+      sample.rows.numel() * 4)
 """
 
 
-def memory(n_images: int) -> tuple[float, float]:
+def memory(n_images: int) -> tuple[float, float, float, float]:
+    """Peak RSS (MiB), wall (s), peak RSS before streaming (imports, model), bytes of the kept sample (MiB)."""
     out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(n_images)], capture_output=True, text=True,
                          check=True).stdout.split()
-    return int(out[0]) / 1024, float(out[1])
+    return int(out[0]) / 1024, float(out[1]), int(out[2]) / 1024, int(out[3]) / 2**20
 
 
 def main() -> None:
@@ -150,12 +153,13 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=400)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="benchmarks/results/concepts_peers.md")
+    parser.add_argument("--memory-images", type=int, nargs="+", default=[1000, 10000])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     x = activations(args.images, seed=0)
     train, held = x[: len(x) // 2 * 2][0::2], x[1::2]
     rows = compare(train, held)
-    mem = {n: memory(n) for n in (1000, 10000)}
+    mem = {n: memory(n) for n in args.memory_images}
     lines = ["# Concepts: featvis against overcomplete 0.3", "",
              f"EfficientNet-Lite0 `_blocks.10` (ImageNet weights), {args.images} bundled photo crops at 160 px, "
              f"8 positions per image: {len(train)} positions to fit, {len(held)} held out, {x.shape[1]} channels; "
@@ -165,8 +169,9 @@ def main() -> None:
     lines += [f"| {r['method']} | {r['library']} | {r['r2']:.4f} | {r['l0']:.2f} | {r['stability']:.3f} | "
               f"{r['fit_s']:.2f} |" for r in rows]
     lines += ["", "Peak RSS of the streamed sample + fit (MNIST CNN conv3, 7x7x64, budget 10,000 positions):", "",
-              "| images | peak RSS (MiB) | wall (s) |", "|---|---|---|"]
-    lines += [f"| {n} | {m:.0f} | {s:.1f} |" for n, (m, s) in mem.items()]
+              "| images | peak RSS (MiB) | peak before streaming (MiB) | kept sample (MiB) | wall (s) |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {n} | {m:.1f} | {b:.1f} | {k:.2f} | {s:.1f} |" for n, (m, s, b, k) in mem.items()]
     lines += ["", f"Raw: `{json.dumps({'rows': rows, 'memory': mem})}`", ""]
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))

@@ -33,18 +33,15 @@ def concept_config(**concepts):
 
 
 @pytest.mark.integration
-def test_fewer_positions_than_concepts_stops_at_start(tmp_path):
+def test_bad_concept_settings_stop_at_start_or_when_the_fit_starts(tmp_path):
+    """One checkout (its model structure traced once) for both checks."""
     root = checkout(tmp_path / "featvis")
-    result = snakemake(root, write_config(root / "c.yaml", concept_config(n_concepts=100)), "-n")
+    result = snakemake(root, write_config(root / "few.yaml", concept_config(n_concepts=100)), "-n")
     out = result.stdout + result.stderr
     assert result.returncode != 0
     assert "concepts (efficientnet_lite0 _blocks.1): the fit sees 72 positions (36 images x 2 positions each" in out
     assert "for 100 concepts" in out and "lower concepts.n_concepts" in out and "Traceback" not in out
-
-
-@pytest.mark.integration
-def test_nmf_on_a_negative_layer_is_refused_unless_relu_or_shift(tmp_path):
-    root = checkout(tmp_path / "featvis")
+    # nmf on a layer with negative activations (a linear bottleneck), neither relu nor shift
     config = write_config(root / "c.yaml", concept_config(n_concepts=4, methods=["nmf"]))
     target = "results/concepts/efficientnet_lite0/photos/_blocks.1/nmf/fit.json"
     first = snakemake(root, config, target)  # the fit job checks the features stage's minima first
