@@ -65,7 +65,7 @@ def test_a_concept_that_never_fires_is_dead_with_no_files_and_no_page(tmp_path, 
     top, stats = stats_encoder.result()
     other = fit("topk_sae", x, 3, {"k": 1, "steps": 20}, seed=1)
     mean, per, _ = matched_cosine(dictionary.atoms, other.atoms)
-    record = quality_record("topk_sae", {"stability": mean, "stability_per_concept": per.tolist(), "fit_seconds": 0.0,
+    record = quality_record("topk_sae", {"stability": mean, "stability_per_concept": per.tolist(),
                                          "sample": {}}, stats)
     assert record["dead"] == [1] and record["dead_fraction"] == pytest.approx(1 / 3)
     folder = tmp_path / "results/units/mnist_cnn/conv3/concepts/topk_sae"

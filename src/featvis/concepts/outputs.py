@@ -35,7 +35,7 @@ def quality_record(method: str, fit: Mapping[str, Any], stats: CodeStats) -> dic
         "method": method, "n_concepts": int(len(frequency)), "positions_encoded": int(stats.positions),
         "r2": stats.r2(), "l0": stats.l0(), "dead": dead.tolist(), "dead_fraction": len(dead) / max(len(frequency), 1),
         "stability": fit["stability"], "stability_per_concept": fit["stability_per_concept"],
-        "frequency": np.round(frequency, 6).tolist(), "fit_seconds": fit["fit_seconds"], "sample": fit["sample"],
+        "frequency": np.round(frequency, 6).tolist(), "sample": fit["sample"],
         "all_zero": bool(stats.positions and float(stats.sum_x2.sum()) == 0.0), "how_to_read": HOW_TO_READ,
     }
 

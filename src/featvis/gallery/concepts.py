@@ -93,7 +93,7 @@ def quality_table(record: Mapping) -> str:
     sample = record["sample"]
     words = (f"Fitted on {sample['positions_fitted']} positions: {sample['positions_per_image']} per image of "
              f"{sample['images']} images (grid {sample['grid'][0]}x{sample['grid'][1]}), at most {sample['budget']}; "
-             f"codes over all {record['positions_encoded']} positions; fit {record['fit_seconds']:.2f} s. "
+             f"codes over all {record['positions_encoded']} positions. "
              + record["how_to_read"]["frequency"])
     return f"<table>{rows}</table><p>{esc(words)}</p>"
 
