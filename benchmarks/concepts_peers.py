@@ -117,7 +117,7 @@ def compare(train: torch.Tensor, held: torch.Tensor) -> list[dict]:
 
 
 MEMORY_CHILD = """
-import resource, sys, time, torch
+import sys, time, torch
 from featvis.concepts.methods import fit
 from featvis.concepts.sampling import sample_positions
 from featvis.vision.models import load_model
@@ -132,11 +132,13 @@ def batches():
             images = torch.rand(min(256, n - start), 1, 28, 28, generator=gen)
             run_to_layers(model.module, images, out)
             yield start, out["conv3"]
-baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():  # this process's peak RSS in KiB (VmHWM: unlike ru_maxrss, not inherited from the parent)
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+baseline = hwm()
 began = time.perf_counter()
 sample = sample_positions(batches(), budget=10000, positions_per_image=8, seed=0)
 fit("topk_sae", sample.ordered_rows(), 16, {"k": 4, "steps": 100}, 0)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - began, baseline,
+print(hwm(), time.perf_counter() - began, baseline,
       sample.rows.numel() * 4)
 """
 
@@ -148,18 +150,34 @@ def memory(n_images: int) -> tuple[float, float, float, float]:
     return int(out[0]) / 1024, float(out[1]), int(out[2]) / 1024, int(out[3]) / 2**20
 
 
+def memory_table(sizes: list[int]) -> list[str]:
+    mem = {n: memory(n) for n in sizes}
+    lines = ["Peak RSS (VmHWM) of a process that streams N random 28x28 images through the MNIST CNN's conv3 "
+             "(7x7x64), keeps the seeded sample (8 positions per image, budget 10,000 positions) and fits a TopK "
+             "SAE on it:", "",
+             "| images | peak RSS (MiB) | peak before streaming (MiB) | kept sample (MiB) | wall (s) |",
+             "|---|---|---|---|---|"]
+    return lines + [f"| {n} | {m:.1f} | {b:.1f} | {k:.2f} | {s:.1f} |" for n, (m, s, b, k) in mem.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=400)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="benchmarks/results/concepts_peers.md")
     parser.add_argument("--memory-images", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--memory-only", action="store_true", help="only the memory table, to --memory-out")
+    parser.add_argument("--memory-out", default="benchmarks/results/concepts_memory.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.memory_only:
+        Path(args.memory_out).write_text("\n".join(["# Concepts: fit memory against dataset size", "",
+                                                    *memory_table(args.memory_images), ""]))
+        print(Path(args.memory_out).read_text())
+        return
     x = activations(args.images, seed=0)
     train, held = x[: len(x) // 2 * 2][0::2], x[1::2]
     rows = compare(train, held)
-    mem = {n: memory(n) for n in args.memory_images}
     lines = ["# Concepts: featvis against overcomplete 0.3", "",
              f"EfficientNet-Lite0 `_blocks.10` (ImageNet weights), {args.images} bundled photo crops at 160 px, "
              f"8 positions per image: {len(train)} positions to fit, {len(held)} held out, {x.shape[1]} channels; "
@@ -168,11 +186,8 @@ def main() -> None:
              "| method | library | R2 | L0 | stability | fit (s) |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['method']} | {r['library']} | {r['r2']:.4f} | {r['l0']:.2f} | {r['stability']:.3f} | "
               f"{r['fit_s']:.2f} |" for r in rows]
-    lines += ["", "Peak RSS of the streamed sample + fit (MNIST CNN conv3, 7x7x64, budget 10,000 positions):", "",
-              "| images | peak RSS (MiB) | peak before streaming (MiB) | kept sample (MiB) | wall (s) |",
-              "|---|---|---|---|---|"]
-    lines += [f"| {n} | {m:.1f} | {b:.1f} | {k:.2f} | {s:.1f} |" for n, (m, s, b, k) in mem.items()]
-    lines += ["", f"Raw: `{json.dumps({'rows': rows, 'memory': mem})}`", ""]
+    lines += ["", *memory_table(args.memory_images)]
+    lines += ["", f"Raw: `{json.dumps({'rows': rows})}`", ""]
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))
 
