@@ -38,6 +38,7 @@ include: "workflow/rules/patches.smk"
 include: "workflow/rules/neighbors.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/attribution.smk"
+include: "workflow/rules/concepts.smk"
 include: "workflow/rules/gallery.smk"
 
 
@@ -53,5 +54,6 @@ rule all:
         neighbors_targets(),
         embed_targets(),
         attribution_targets(),
+        concepts_targets(),
         gallery_targets(),
     default_target: True

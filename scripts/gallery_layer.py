@@ -11,5 +11,6 @@ model, pages = sm.params.model, sm.params.pages  # {layer: {"units": [...], "fig
 for layer, out_dir in each_layer(zip(pages, sm.output)):
     page = pages[layer]
     units = build_layer(out_dir, sm.params.results, model, layer, page["maxima"], list(page["figures"]),
-                        producers=list(page["units"]), maps=page["maps"])
+                        producers=list(page["units"]), maps=page["maps"],
+                        concepts_quality=(page["concepts"] or [None])[0])
     logging.getLogger("featvis.gallery").info("%s %s: %d unit pages", model, layer, units)

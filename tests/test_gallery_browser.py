@@ -5,6 +5,7 @@ test-artifacts/gallery/."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlparse
@@ -46,7 +47,9 @@ def test_every_gallery_page_opens_offline(tiny_run):
                 if path.suffix == ".html" and link not in seen:
                     queue.append(link)
         for name, page in (("index", "index.html"), ("layer", "efficientnet_lite0/_blocks.4/index.html"),
-                           ("unit", "efficientnet_lite0/_blocks.4/1.html")):
+                           ("unit", "efficientnet_lite0/_blocks.4/1.html"),
+                           ("concepts", "efficientnet_lite0/_blocks.4/concepts/topk_sae/index.html"),
+                           ("concept", "efficientnet_lite0/_blocks.4/concepts/topk_sae/0.html")):
             driver.get(file_url(gallery / page))
             page_problems(driver)  # load every lazy image before the picture is taken
             driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
@@ -61,6 +64,13 @@ def test_every_gallery_page_opens_offline(tiny_run):
     assert "proteins/index.html" in visited
     # the interactive embedding maps of the embed layers, linked from their layer pages
     assert {"efficientnet_lite0/_blocks.4/map_photos.html", "mnist_cnn/conv2/map_mnist5k.html"} <= visited
+    # every live concept of every method has a page, reached from the layer page; dead ones have none
+    quality = json.loads((workdir / "results/concepts/efficientnet_lite0/photos/_blocks.4/quality.json").read_text())
+    for method, record in quality["methods"].items():
+        live = [c for c in range(record["n_concepts"]) if c not in record["dead"]]
+        pages = {f"efficientnet_lite0/_blocks.4/concepts/{method}/{c}.html" for c in live}
+        assert pages <= visited and f"efficientnet_lite0/_blocks.4/concepts/{method}/index.html" in visited, method
+        assert not any(f"concepts/{method}/{c}.html" in page for c in record["dead"] for page in visited)
 
 
 def test_layer_tiles_sort_in_the_browser(tiny_run):
@@ -88,3 +98,39 @@ def test_unit_page_shows_each_stage(tiny_run):
                    "img/deconvnet.photos.0001.deconvnet.jpg", "maximum activation per image", "<polyline"):
         assert needle in unit, needle
     assert re.search(r"activation [\d.e+-]+&times; the dataset maximum", unit)
+
+
+def test_concept_tiles_sort_by_frequency_and_stability(tiny_run):
+    workdir, _ = tiny_run
+    index = workdir / "results/gallery/efficientnet_lite0/_blocks.4/concepts/nmf/index.html"
+    record = json.loads((workdir / "results/concepts/efficientnet_lite0/photos/_blocks.4/quality.json")
+                        .read_text())["methods"]["nmf"]
+    live = [c for c in range(record["n_concepts"]) if c not in record["dead"]]
+    orders = {}
+    with open_browser() as driver:
+        driver.get(file_url(index))
+        for key in ("frequency", "stability"):
+            driver.execute_script(f"const s = document.getElementById('sort'); s.value = '{key}';"
+                                  "s.dispatchEvent(new Event('change'))")
+            orders[key] = driver.execute_script("return Array.from(document.querySelectorAll('#tiles a'))"
+                                                ".map(a => +a.dataset.channel)")
+        assert not page_problems(driver)
+    for key, values in (("frequency", record["frequency"]), ("stability", record["stability_per_concept"])):
+        assert orders[key] == sorted(live, key=lambda c: (-float(f"{values[c]:.6g}"), c)), key
+    text = index.read_text()
+    for number in ("r2", "l0", "dead_fraction", "stability"):
+        assert record["how_to_read"][number] in text.replace("&#x27;", "'"), number
+
+
+def test_concept_page_shows_its_parts_and_unit_pages_link_back(tiny_run):
+    workdir, _ = tiny_run
+    layer = workdir / "results/gallery/efficientnet_lite0/_blocks.4"
+    page = (layer / "concepts/topk_sae/0.html").read_text()
+    for needle in ("img/0000.patches.jpg", "img/0000.heatmap.jpg", "img/0000.render.png", "Units that load most",
+                   "Classes where it is most present", 'rel="next"'):
+        assert needle in page, needle
+    caption = json.loads((workdir / "results/units/efficientnet_lite0/_blocks.4/concepts/topk_sae/0000.patches.json")
+                         .read_text())
+    unit = caption["units"][0][0]
+    assert 'href="concepts/topk_sae/0.html"' in (layer / f"{unit}.html").read_text()
+    assert 'href="concepts/nmf/index.html"' in (layer / "index.html").read_text()

@@ -43,6 +43,8 @@ TINY_CONFIG = {
                     "cam_layers": {"efficientnet_lite0": ["_blocks.4"], "mnist_cnn": ["conv2"]}},
     "render": {"jobs": {"b4": {"model": "efficientnet_lite0", "layer": "_blocks.4", "channels": [0, 1],
                                "size": 32, "steps": 4, "snapshots": [1, 4]}}},
+    "concepts": {"layers": {"efficientnet_lite0": ["_blocks.4"]}, "n_concepts": 6, "steps": 30, "relu": True,
+                 "positions_per_image": 4, "top_k": 4, "heatmap_images": 2, "render_steps": 2, "render_size": 32},
     "attention": {  # a random ESM-2 on a short sequence: the stage runs, in seconds
         "variants": str(ROOT / "tests" / "data" / "tiny_variants.tsv"),
         "model": "random:esm2_t6_8M_UR50D",

@@ -33,6 +33,7 @@ def start_checks(raw: Mapping[str, Any], schema: Mapping[str, Any] | None = None
     Resolves the config (schema, defaults, job settings), refuses a config that plans nothing,
     then runs every stage's start checks; each model's structure is traced once and cached
     under ``cache_dir``."""
+    from featvis.concepts.checks import check_concepts
     from featvis.gallery.checks import check_gallery
     from featvis.render.checks import check_render
     from featvis.vision.checks import check_views, check_vision, layer_shapes
@@ -48,6 +49,7 @@ def start_checks(raw: Mapping[str, Any], schema: Mapping[str, Any] | None = None
     choose_views(resolved, lambda model: layer_shapes(structures[model]))
     notes += check_views(resolved, structures)
     resolved["shard_plan"] = shard_plan(resolved)  # counted here once; cluster jobs read the same plan
+    check_concepts(resolved, {m: layer_shapes(s) for m, s in structures.items()})  # fills concepts.plan
     resolved["weights_ids"] = {name: s["weights_id"] for name, s in structures.items()}  # see model_spec
     return resolved, notes
 

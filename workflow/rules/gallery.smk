@@ -39,6 +39,8 @@ def gallery_layer_inputs(model, layer):
         "figures": [t for t in targets if t.endswith(".png") and _layer_of(t, model) == layer],
         "maxima": gallery_maxima(model, layer),
         "maps": gallery_maps(model, layer),
+        "concepts": concept_quality(model, layer)[:1],  # the layer's concepts (featvis.gallery.concepts)
+        "concept_units": concept_units(model, layer),
     }
 
 
@@ -68,6 +70,7 @@ for _model in config["models"]:
             figures=[path for page in _pages.values() for path in page["figures"]],
             maxima=[path for page in _pages.values() for path in page["maxima"].values()],
             maps=[path for page in _pages.values() for path in page["maps"].values()],
+            concepts=[path for page in _pages.values() for path in page["concepts"] + page["concept_units"]],
         output:
             [directory(f"{GALLERY}/{_model}/{layer}") for layer in _pages],
         params:

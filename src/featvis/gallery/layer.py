@@ -15,7 +15,7 @@ from PIL import Image
 
 from featvis.core.io import link_or_copy, read_json, save_image, write_text
 from featvis.core.units import JPEG_QUALITY, UNIT_FILE, UNITS_ROOT, unit_stem
-from featvis.gallery import accent_panel, charts
+from featvis.gallery import accent_panel, charts, concepts
 from featvis.gallery.html import esc, figure, note, page, section
 
 THUMB_PX = 80
@@ -47,6 +47,7 @@ class LayerData:
     channels: list[int]  # units with a page, ascending
     maxima: dict[str, np.ndarray]  # dataset -> (N images, C) per-image channel maxima
     pictures: dict[int, list[Picture]] = field(default_factory=dict)
+    concepts: dict[int, list[tuple[str, int, float]]] = field(default_factory=dict)  # unit -> concepts it loads on
 
 
 def find_pictures(results: str | os.PathLike, model: str, layer: str,
@@ -57,8 +58,8 @@ def find_pictures(results: str | os.PathLike, model: str, layer: str,
     keep = None if producers is None else {Path(p).resolve() for p in producers}
     found: dict[int, list[Picture]] = defaultdict(list)
     for path in sorted(root.glob("*/*/*")):
-        if keep is not None and path.parent.resolve() not in keep:
-            continue
+        if keep is not None and path.parent.resolve() not in keep or path.parent.parent.name == concepts.STAGE:
+            continue  # another run's leftovers; concept pictures are not unit pictures (gallery.concepts)
         match = UNIT_FILE.match(path.name)
         if not match:
             continue
@@ -115,12 +116,17 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 def build_layer(out: str | os.PathLike, results: str | os.PathLike, model: str, layer: str,
                 maxima_files: Mapping[str, str], figures: Sequence[str], description: str = "",
-                producers: Sequence[str] | None = None, maps: Mapping[str, str] | None = None) -> int:
+                producers: Sequence[str] | None = None, maps: Mapping[str, str] | None = None,
+                concepts_quality: str | None = None) -> int:
     """Write ``out/index.html``, ``out/<channel>.html`` for every unit, ``out/img``, ``out/thumbs``
     and ``out/figures``; with ``maps`` ({dataset: the embed stage's coordinates.csv}), an interactive
-    embedding map per dataset (featvis.gallery.embedmap). Returns the number of unit pages."""
+    embedding map per dataset (featvis.gallery.embedmap); with ``concepts_quality`` (the layer's
+    concepts JSON), ``out/concepts``. Returns the number of unit pages."""
     out = Path(out)
     data = load_layer(results, model, layer, maxima_files, producers)
+    if concepts_quality:
+        concepts.build_concepts(out, results, model, layer, concepts_quality)
+        data.concepts = concepts.unit_concepts(results, model, layer)
     for pictures in data.pictures.values():
         for p in pictures:
             _copy(p.path, out / "img" / p.copy_name)
@@ -140,7 +146,8 @@ def build_layer(out: str | os.PathLike, results: str | os.PathLike, model: str, 
         _copy(Path(path), out / "figures" / name)
         figure_html.append(figure(f"figures/{name}", esc(name.removesuffix(".png").replace(".", " · "))))
     map_links = _embedding_maps(out, model, layer, maps or {})
-    write_text(out / "index.html", _layer_page(data, tiles, figure_html, description, map_links))
+    write_text(out / "index.html", _layer_page(data, tiles, figure_html, description,
+                                               map_links + concepts.layer_links(concepts_quality)))
     return len(data.channels)
 
 
@@ -210,6 +217,7 @@ def _unit_page(data: LayerData, c: int, pictures: Sequence[Picture], dataset_max
     body += _render_section(pictures, dataset_max, c)
     body += accent_panel.accent_section(pictures, c)
     body += _dataset_sections(data, pictures, dataset_max, c)
+    body += concepts.unit_section(data.concepts.get(c, []))
     crumbs = [("index", "../../index.html"), (data.model, "../index.html"), (data.layer, "index.html"), (str(c), None)]
     return page(f"{data.model} · {data.layer} · unit {c}", body, "../../", crumbs)
 
