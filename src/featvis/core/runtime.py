@@ -21,7 +21,8 @@ T = TypeVar("T")
 
 
 def start_job(log_files: list[str], compute: Mapping[str, Any] | None = None) -> torch.device | None:
-    """Send logging and stderr (and progress lines, which featvis.core.progress also prints on the console) to the job's log; seed and choose the device.
+    """Send logging and stderr to the job's log (featvis.core.progress also prints on the console);
+    seed and choose the device.
 
     Returns the device, or None in a job that has not imported torch.
     """
