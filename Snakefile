@@ -16,7 +16,14 @@ min_version("9.0")
 # Snakemake adapters from scripts/.
 sys.path.insert(0, f"{workflow.basedir}/src")
 os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [f"{workflow.basedir}/src", f"{workflow.basedir}/scripts", os.environ.get("PYTHONPATH")])
+    filter(
+        None,
+        [
+            f"{workflow.basedir}/src",
+            f"{workflow.basedir}/scripts",
+            os.environ.get("PYTHONPATH"),
+        ],
+    )
 )
 
 if not workflow.overwrite_configfiles:
@@ -25,6 +32,10 @@ if not workflow.overwrite_configfiles:
 
 
 report: "workflow/report/workflow.rst"
+
+
+envvars:
+    "PYTHONPATH",
 
 
 include: "workflow/rules/common.smk"
@@ -43,6 +54,7 @@ include: "workflow/rules/gallery.smk"
 
 
 rule all:
+    default_target: True
     input:
         data_targets(),
         models_targets(),
@@ -56,4 +68,3 @@ rule all:
         attribution_targets(),
         concepts_targets(),
         gallery_targets(),
-    default_target: True

@@ -52,11 +52,12 @@ def concept_renders(layer: str, dictionary, concepts: list[int]) -> dict[int, np
 
 
 quality_paths = iter(sm.output.quality)
+concept_dir = Path(sm.output.quality[0]).parents[1]  # <results>/concepts/<model>/<dataset>
 units = iter(sm.output.units)
 for layer in each_layer([e["layer"] for e in sm.params.entries], sm.params.compute):
     record_all = {"model": sm.params.model, "dataset": sm.params.dataset, "layer": layer, "methods": {}}
     for method in section["methods"]:
-        base = Path(sm.params.base) / layer / method
+        base = concept_dir / layer / method
         dictionary = from_state(dict(np.load(base / "dictionary.npz")))
         topk, stats = merged(layer, method)
         record = quality_record(method, read_json(base / "fit.json"), stats)

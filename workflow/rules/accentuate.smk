@@ -5,22 +5,7 @@
 ACCENTUATE = config["render"]["accentuate"]
 
 
-def accent_layers():
-    """(model, layer, dataset) of every accentuation job: rendered layers with top patches."""
-    if not ACCENTUATE["enabled"]:
-        return []
-    rendered = {(job["model"], job["layer"]) for job in RENDER["jobs"].values() if not job.get("objectives")}
-    return [(model, layer, dataset) for model, dataset in analysis_pairs()
-            for layer in view_layers("patches", model, dataset) if (model, layer) in rendered]
-
-
-def accent_channels(model, layer):
-    """The rendered channels of a layer, over all its render jobs ("all" if any job renders all)."""
-    lists = [job["channels"] for job in RENDER["jobs"].values()
-             if not job.get("objectives") and (job["model"], job["layer"]) == (model, layer)]
-    if "all" in lists:
-        return "all"
-    return sorted({int(c) for channels in lists for c in channels})
+include: "functions/accentuate.smk"
 
 
 rule accentuate_layer:
@@ -33,22 +18,18 @@ rule accentuate_layer:
         table=f"{RESULTS}/accentuate/{{model}}/{{dataset}}/{{layer}}/accentuate.json",
         arrays=f"{RESULTS}/accentuate/{{model}}/{{dataset}}/{{layer}}/accentuate.npz",
         units=directory(f"{RESULTS}/units/{{model}}/{{layer}}/accentuate/{{dataset}}"),
+    log:
+        "logs/accentuate/{model}/{dataset}/{layer}.log",
+    conda:
+        FEATVIS_ENV
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
     params:
         spec=lambda wc: model_spec(wc.model),
         channels=lambda wc: accent_channels(wc.model, wc.layer),
         options=ACCENTUATE,
         compute=compute_params(),
-    threads: config["threads"]
-    resources:
-        mem_mb=4000,
-        runtime=120,
-    log:
-        "logs/accentuate/{model}/{dataset}/{layer}.log",
     script:
         "../../scripts/accentuate_layer.py"
-
-
-def accentuate_targets():
-    return [path for model, layer, dataset in accent_layers()
-            for path in (f"{RESULTS}/accentuate/{model}/{dataset}/{layer}/accentuate.json",
-                         f"{RESULTS}/units/{model}/{layer}/accentuate/{dataset}")]

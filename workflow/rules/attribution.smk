@@ -15,7 +15,10 @@ for _model, _dataset in analysis_pairs():
         name:
             stage_rule("attribution_deconv", _model, _dataset)
         input:
-            topk=[f"{RESULTS}/patches/{_model}/{_dataset}/{layer}/top_max.npz" for layer in _layers],
+            topk=[
+                f"{RESULTS}/patches/{_model}/{_dataset}/{layer}/top_max.npz"
+                for layer in _layers
+            ],
             manifest=manifest_path(_dataset),
             weights=model_inputs(_model),
             fields=fields_path(_model),
@@ -29,7 +32,19 @@ for _model, _dataset in analysis_pairs():
                 )
                 for layer in _layers
             ],
-            units=[directory(f"{RESULTS}/units/{_model}/{layer}/{_method}/{_dataset}") for layer in _layers],
+            units=[
+                directory(f"{RESULTS}/units/{_model}/{layer}/{_method}/{_dataset}")
+                for layer in _layers
+            ],
+        log:
+            f"logs/attribution/{_model}/{_dataset}/deconv.log",
+        conda:
+            FEATVIS_ENV
+        threads: config["threads"]
+        resources:
+            gpu=gpu_jobs(),
+            mem_mb=4000,
+            runtime=60,
         params:
             spec=model_spec(_model),
             model=_model,
@@ -38,13 +53,6 @@ for _model, _dataset in analysis_pairs():
             channels=ATTRIBUTION["channels"],
             dpi=config["figures"]["dpi"],
             compute=compute_params(),
-        threads: config["threads"]
-        resources:
-            gpu=gpu_jobs(),
-            mem_mb=4000,
-            runtime=60,
-        log:
-            f"logs/attribution/{_model}/{_dataset}/deconv.log",
         script:
             "../../scripts/attribution_deconv.py"
 
@@ -62,6 +70,15 @@ rule attribution_cam:
         ),
         arrays=f"{RESULTS}/attribution/{{model}}/{{dataset}}/class_maps.npz",
         meta=f"{RESULTS}/attribution/{{model}}/{{dataset}}/class_maps.json",
+    log:
+        "logs/attribution/{model}/{dataset}/class_maps.log",
+    conda:
+        FEATVIS_ENV
+    threads: config["threads"]
+    resources:
+        gpu=gpu_jobs(),
+        mem_mb=4000,
+        runtime=60,
     params:
         spec=lambda wc: model_spec(wc.model),
         model=lambda wc: wc.model,
@@ -72,28 +89,8 @@ rule attribution_cam:
         classes=ATTRIBUTION["classes"],
         dpi=config["figures"]["dpi"],
         compute=compute_params(),
-    threads: config["threads"]
-    resources:
-        gpu=gpu_jobs(),
-        mem_mb=4000,
-        runtime=60,
-    log:
-        "logs/attribution/{model}/{dataset}/class_maps.log",
     script:
         "../../scripts/attribution_cam.py"
 
 
-def attribution_targets():
-    method = ATTRIBUTION["method"]
-    return [
-        path
-        for model, dataset in analysis_pairs()
-        for layer in view_layers("attribution", model, dataset)
-        for path in (f"{RESULTS}/attribution/{model}/{dataset}/{layer}/{method}.png",
-                     f"{RESULTS}/units/{model}/{layer}/{method}/{dataset}")
-    ] + [
-        f"{RESULTS}/attribution/{model}/{dataset}/{name}"
-        for model, dataset in analysis_pairs()
-        if view_layers("cam", model, dataset) or ATTRIBUTION["cam"] is True
-        for name in ("class_maps.png", "class_maps.npz", "class_maps.json")
-    ]
+include: "functions/attribution.smk"

@@ -19,8 +19,11 @@ wildcard_constraints:
 
 
 RESULTS = "results"
+FEATVIS_ENV = f"{workflow.basedir}/envs/featvis.yaml"  # every rule's conda environment (--use-conda)
 RESOLVED_CONFIG = f"{RESULTS}/config.resolved.yaml"
-MODEL_CACHE = ".snakemake/featvis/models"  # traced model structures, one small JSON per model
+MODEL_CACHE = (
+    ".snakemake/featvis/models"  # traced model structures, one small JSON per model
+)
 
 
 def _resolved_config():
@@ -30,13 +33,18 @@ def _resolved_config():
         return load_yaml(RESOLVED_CONFIG)
     from featvis.start import start_checks  # the same checks `featvis check` runs
 
-    resolved, notes = start_checks(config, load_yaml(f"{workflow.basedir}/workflow/schemas/config.schema.yaml"),
-                                   MODEL_CACHE)
+    resolved, notes = start_checks(
+        config,
+        load_yaml(f"{workflow.basedir}/workflow/schemas/config.schema.yaml"),
+        MODEL_CACHE,
+    )
     for note in notes:
         print(f"featvis: note: {note}", file=sys.stderr)
     text = yaml.safe_dump(resolved, sort_keys=False)
     written = Path(RESOLVED_CONFIG)
-    if not workflow.dryrun and (not written.exists() or written.read_text() != text):  # same bytes: leave it
+    if not workflow.dryrun and (
+        not written.exists() or written.read_text() != text
+    ):  # same bytes: leave it
         write_text(RESOLVED_CONFIG, text)
     return resolved
 
@@ -52,13 +60,18 @@ config.update(_RESOLVED)
 
 def compute_params():
     """Seed, threads and device for a job; threads fixed by config, not by free cores."""
-    return {"seed": config["seed"], "threads": config["threads"], "device": config["device"]}
+    return {
+        "seed": config["seed"],
+        "threads": config["threads"],
+        "device": config["device"],
+    }
 
 
 def gpu_jobs(device=None):
-    """The `gpu` resource of a rule that puts tensors on the device: 1 when the config says cuda, so
+    """The `gpu` resource of each job that puts tensors on the device. It is 1 when the config says cuda, so
     `--resources gpu=1` (profiles/workstation-gpu) runs one such job at a time on one card and the
-    SLURM executor asks a GPU for each; 0 otherwise (`device: auto` decides only when a job starts)."""
+    SLURM executor asks a GPU for each; 0 otherwise (`device: auto` decides only when a job starts).
+    """
     return 1 if str(device or config["device"]).startswith("cuda") else 0
 
 
@@ -123,7 +136,9 @@ def analyses():
 
 
 def analysis(model, dataset):
-    return next(a for a in analyses() if a["model"] == model and a["dataset"] == dataset)
+    return next(
+        a for a in analyses() if a["model"] == model and a["dataset"] == dataset
+    )
 
 
 def analysis_layers(model, dataset):
@@ -139,11 +154,10 @@ def view_layers(stage, model, dataset):
     return analysis(model, dataset)["views"][stage]
 
 
-
 def stage_rule(stage, *names):
     """The name of a stage's rule for one (model, dataset) or model, e.g. features_merge__lite__photos.
 
     Stages whose per-layer work is short run one job per (model, dataset) that loops over the
-    layers (a rule each, since a rule's outputs are fixed patterns): one process start and one
+    layers (one per pair, since outputs are fixed patterns). That is one process start and one
     model load instead of one per layer. The outputs stay one set of files per layer."""
     return re.sub(r"\W", "_", "__".join([stage, *names]))

@@ -7,26 +7,7 @@
 CONCEPTS = config["concepts"]
 
 
-def concept_entries(model, dataset):
-    return [e for e in CONCEPTS["plan"] if e["model"] == model and e["dataset"] == dataset]
-
-
-def concept_pairs():
-    return list(dict.fromkeys((e["model"], e["dataset"]) for e in CONCEPTS["plan"]))
-
-
-def concept_base(model, dataset):
-    return f"{RESULTS}/concepts/{model}/{dataset}"
-
-
-def concept_fits(model, dataset, name):
-    """A (model, dataset)'s fitted files, one per (layer, method), in plan order."""
-    return [f"{concept_base(model, dataset)}/{e['layer']}/{method}/{name}"
-            for e in concept_entries(model, dataset) for method in CONCEPTS["methods"]]
-
-
-def concept_settings():
-    return {key: value for key, value in CONCEPTS.items() if key not in ("plan", "layers")}
+include: "functions/concepts.smk"
 
 
 for _model, _dataset in concept_pairs():
@@ -38,10 +19,21 @@ for _model, _dataset in concept_pairs():
         input:
             manifest=manifest_path(_dataset),
             weights=model_inputs(_model),
-            minima=[f"{RESULTS}/features/{_model}/{_dataset}/{e['layer']}/min.npy" for e in _entries],
+            minima=[
+                f"{RESULTS}/features/{_model}/{_dataset}/{e['layer']}/min.npy"
+                for e in _entries
+            ],
         output:
             dictionary=concept_fits(_model, _dataset, "dictionary.npz"),
             fit=concept_fits(_model, _dataset, "fit.json"),
+        log:
+            f"logs/concepts/{_model}/{_dataset}/fit.log",
+        conda:
+            FEATVIS_ENV
+        threads: config["threads"]
+        resources:
+            mem_mb=per_images(3000, 1, dataset=_dataset),
+            runtime=per_images(20, 5, dataset=_dataset),
         params:
             spec=model_spec(_model),
             model=_model,
@@ -49,12 +41,6 @@ for _model, _dataset in concept_pairs():
             settings=concept_settings(),
             workers=config["features"]["workers"],
             compute=compute_params(),
-        threads: config["threads"]
-        resources:
-            mem_mb=per_images(3000, 1, dataset=_dataset),
-            runtime=per_images(20, 5, dataset=_dataset),
-        log:
-            f"logs/concepts/{_model}/{_dataset}/fit.log",
         script:
             "../../scripts/concepts_fit.py"
 
@@ -66,23 +52,29 @@ rule concepts_encode:
         dictionaries=lambda wc: concept_fits(wc.model, wc.dataset, "dictionary.npz"),
     output:
         directory(f"{RESULTS}/concepts/{{model}}/{{dataset}}/shards/{{shard}}"),
+    log:
+        "logs/concepts/{model}/{dataset}/encode.shard{shard}.log",
+    conda:
+        FEATVIS_ENV
+    threads: config["threads"]
+    resources:
+        mem_mb=per_images(3000, 2, "patches"),
+        runtime=per_images(10, 5, "patches"),
     params:
         spec=lambda wc: model_spec(wc.model),
         model=lambda wc: wc.model,
         layers=lambda wc: [e["layer"] for e in concept_entries(wc.model, wc.dataset)],
-        pairs=lambda wc: [(e["layer"], m) for e in concept_entries(wc.model, wc.dataset) for m in CONCEPTS["methods"]],
+        pairs=lambda wc: [
+            (e["layer"], m)
+            for e in concept_entries(wc.model, wc.dataset)
+            for m in CONCEPTS["methods"]
+        ],
         top_k=CONCEPTS["top_k"],
         batch_size=CONCEPTS["encode_batch_size"],
         workers=config["features"]["workers"],
         shard=lambda wc: int(wc.shard),
         n_shards=lambda wc: n_shards("patches", wc.dataset),
         compute=compute_params(),
-    threads: config["threads"]
-    resources:
-        mem_mb=per_images(3000, 2, "patches"),
-        runtime=per_images(10, 5, "patches"),
-    log:
-        "logs/concepts/{model}/{dataset}/encode.shard{shard}.log",
     script:
         "../../scripts/concepts_encode.py"
 
@@ -103,37 +95,25 @@ for _model, _dataset in concept_pairs():
             weights=model_inputs(_model),
         output:
             quality=[f"{_base}/{e['layer']}/quality.json" for e in _entries],
-            units=[directory(f"{RESULTS}/units/{_model}/{e['layer']}/concepts/{method}")
-                   for e in _entries for method in CONCEPTS["methods"]],
-        params:
-            spec=model_spec(_model),
-            model=_model,
-            dataset=_dataset,
-            base=_base,
-            entries=_entries,
-            settings=concept_settings(),
-            compute=compute_params(),
+            units=[
+                directory(f"{RESULTS}/units/{_model}/{e['layer']}/concepts/{method}")
+                for e in _entries
+                for method in CONCEPTS["methods"]
+            ],
+        log:
+            f"logs/concepts/{_model}/{_dataset}/pages.log",
+        conda:
+            FEATVIS_ENV
         threads: config["threads"]
         resources:
             mem_mb=per_images(3000, 2, dataset=_dataset),
             runtime=60,
-        log:
-            f"logs/concepts/{_model}/{_dataset}/pages.log",
+        params:
+            spec=model_spec(_model),
+            model=_model,
+            dataset=_dataset,
+            entries=_entries,
+            settings=concept_settings(),
+            compute=compute_params(),
         script:
             "../../scripts/concepts_pages.py"
-
-
-def concept_units(model, layer):
-    """The unit folders of a layer's concepts (one per method), empty when the layer has none."""
-    return [f"{RESULTS}/units/{model}/{layer}/concepts/{method}"
-            for e in CONCEPTS["plan"] if e["model"] == model and e["layer"] == layer for method in CONCEPTS["methods"]]
-
-
-def concept_quality(model, layer):
-    return [f"{concept_base(model, e['dataset'])}/{layer}/quality.json"
-            for e in CONCEPTS["plan"] if e["model"] == model and e["layer"] == layer]
-
-
-def concepts_targets():
-    return [path for e in CONCEPTS["plan"] for path in concept_quality(e["model"], e["layer"])
-            + concept_units(e["model"], e["layer"])]

@@ -10,6 +10,15 @@ rule features_shard:
         weights=lambda wc: model_inputs(wc.model),
     output:
         directory(f"{RESULTS}/features/{{model}}/{{dataset}}/shards/{{shard}}"),
+    log:
+        "logs/features/{model}/{dataset}/shard{shard}.log",
+    conda:
+        FEATVIS_ENV
+    threads: config["threads"]
+    resources:
+        gpu=gpu_jobs(),
+        mem_mb=per_images(3000, 20, "features"),
+        runtime=per_images(10, 5, "features"),
     params:
         spec=lambda wc: model_spec(wc.model),
         model=lambda wc: wc.model,
@@ -19,16 +28,8 @@ rule features_shard:
         shard=lambda wc: int(wc.shard),
         n_shards=lambda wc: n_shards("features", wc.dataset),
         compute=compute_params(),
-    threads: config["threads"]
-    resources:
-        gpu=gpu_jobs(),
-        mem_mb=per_images(3000, 20, "features"),
-        runtime=per_images(10, 5, "features"),
-    log:
-        "logs/features/{model}/{dataset}/shard{shard}.log",
     script:
         "../../scripts/features_shard.py"
-
 
 
 # One merge job per (model, dataset) for all its layers: one process start, not one per layer.
@@ -40,7 +41,9 @@ for _model, _dataset in analysis_pairs():
         name:
             stage_rule("features_merge", _model, _dataset)
         input:
-            shards=[f"{_base}/shards/{i}" for i in range(n_shards("features", _dataset))],
+            shards=[
+                f"{_base}/shards/{i}" for i in range(n_shards("features", _dataset))
+            ],
             manifest=manifest_path(_dataset),
         output:
             mean=[f"{_base}/{layer}/mean.npy" for layer in _layers],
@@ -49,25 +52,21 @@ for _model, _dataset in analysis_pairs():
             min=[f"{_base}/{layer}/min.npy" for layer in _layers],
             argmin=[f"{_base}/{layer}/argmin.npy" for layer in _layers],
             meta=[f"{_base}/{layer}/meta.json" for layer in _layers],
+        log:
+            f"logs/features/{_model}/{_dataset}/merge.log",
+        conda:
+            FEATVIS_ENV
+        resources:
+            mem_mb=per_images(1000, 10, "features", _dataset),
+            runtime=per_images(5, 0.05, dataset=_dataset),
         params:
             model=_model,
             dataset=_dataset,
             layers=_layers,
             spec=model_spec(_model),
             batch_size=FEATURES["batch_size"],
-        resources:
-            mem_mb=per_images(1000, 10, "features", _dataset),
-            runtime=per_images(5, 0.05, dataset=_dataset),
-        log:
-            f"logs/features/{_model}/{_dataset}/merge.log",
         script:
             "../../scripts/features_merge.py"
 
 
-def features_targets():
-    return [
-        f"{RESULTS}/features/{model}/{dataset}/{layer}/{name}"
-        for model, dataset in analysis_pairs()
-        for layer in analysis_layers(model, dataset)
-        for name in ("mean.npy", "max.npy", "argmax.npy", "min.npy", "argmin.npy", "meta.json")
-    ]
+include: "functions/features.smk"

@@ -15,7 +15,10 @@ for _model, _dataset in analysis_pairs():
         name:
             stage_rule("neighbors", _model, _dataset)
         input:
-            features=[f"{RESULTS}/features/{_model}/{_dataset}/{layer}/{NEIGHBORS['pool']}.npy" for layer in _layers],
+            features=[
+                f"{RESULTS}/features/{_model}/{_dataset}/{layer}/{NEIGHBORS['pool']}.npy"
+                for layer in _layers
+            ],
             manifest=manifest_path(_dataset),
         output:
             table=[f"{_base}/{layer}/neighbors.csv" for layer in _layers],
@@ -30,6 +33,13 @@ for _model, _dataset in analysis_pairs():
                 for layer in _layers
                 for metric in NEIGHBORS["metrics"]
             ],
+        log:
+            f"logs/neighbors/{_model}/{_dataset}/neighbors.log",
+        conda:
+            FEATVIS_ENV
+        resources:
+            mem_mb=per_images(2000, 10, dataset=_dataset),
+            runtime=per_images(10, 1, dataset=_dataset),
         params:
             model=_model,
             layers=_layers,
@@ -42,11 +52,6 @@ for _model, _dataset in analysis_pairs():
             n_queries=NEIGHBORS["n_queries"],
             dpi=config["figures"]["dpi"],
             compute=compute_params(),
-        resources:
-            mem_mb=per_images(2000, 10, dataset=_dataset),
-            runtime=per_images(10, 1, dataset=_dataset),
-        log:
-            f"logs/neighbors/{_model}/{_dataset}/neighbors.log",
         script:
             "../../scripts/neighbors.py"
 
@@ -56,5 +61,9 @@ def neighbors_targets():
         f"{RESULTS}/neighbors/{model}/{dataset}/{layer}/{name}"
         for model, dataset in analysis_pairs()
         for layer in view_layers("neighbors", model, dataset)
-        for name in ["neighbors.csv", "neighbors.npz", *(f"{metric}.png" for metric in NEIGHBORS["metrics"])]
+        for name in [
+            "neighbors.csv",
+            "neighbors.npz",
+            *(f"{metric}.png" for metric in NEIGHBORS["metrics"]),
+        ]
     ]

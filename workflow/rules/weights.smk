@@ -11,19 +11,20 @@ rule filters:
             category="First-layer filters",
             labels={"model": "{model}", "figure": "filters"},
         ),
+    log:
+        "logs/filters/{model}.log",
+    conda:
+        FEATVIS_ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         spec=lambda wc: model_spec(wc.model),
         model=lambda wc: wc.model,
         dpi=config["figures"]["dpi"],
         cell_inches=config["figures"]["filter_cell_inches"],
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    log:
-        "logs/filters/{model}.log",
     script:
         "../../scripts/filters.py"
 
 
-def weights_targets():
-    return [f"{RESULTS}/weights/{name}/filters.png" for name in config["models"]]
+include: "functions/weights.smk"
