@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,7 @@ def make_birds(root: Path) -> Path:
 
 def make_inputs(root: Path) -> None:
     birds = make_birds(root)
+    shutil.copytree(birds, root / "images")  # config/examples/own-images.yaml reads images/<class>/
     rows = ["path,label"] + [f"{p.relative_to(root)},{p.parent.name}" for p in sorted(birds.rglob("*.jpg"))[:12]]
     (root / "scans.csv").write_text("\n".join(rows) + "\n")
     import torchvision
@@ -186,3 +188,20 @@ def test_own_images_example_ran_to_the_end_and_did_only_that(root):
     for stage in ("patches", "neighbors", "embed"):
         assert any((results / stage / "efficientnet_lite0/birds/_blocks.10").glob("*.png")), stage
     assert (results / "attribution/efficientnet_lite0/birds/class_maps.png").stat().st_size > 0
+
+
+def path_rows() -> list[tuple[str, str]]:
+    """(what, command) of each row of the README's "Choose your path" table."""
+    section = (ROOT / "README.md").read_text().split("## Choose your path", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ") and "`" in line]
+    return [(cells[0].strip(), cells[-1].strip().strip("`")) for cells in rows]
+
+
+@pytest.mark.parametrize(("what", "command"), path_rows(), ids=[r[0][:30] for r in path_rows()])
+def test_choose_your_path_row_plans(root, what, command):
+    """Each row's command, as written, plans its jobs (the cluster rows: .ci/slurm_smoke.sh)."""
+    for words in commands(command):
+        if "--configfile" in words and words[words.index("--configfile") + 1] in NEEDS_WEIGHTS:
+            continue  # test_example_runs: without weights, the one message naming every file
+        done = run(root, *words[1:], "-n")
+        assert done.returncode == 0, (what, (done.stdout + done.stderr)[-3000:])
