@@ -9,6 +9,7 @@ import copy
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +107,7 @@ def make_birds(root: Path) -> Path:
 
 def make_inputs(root: Path) -> None:
     birds = make_birds(root)
+    shutil.copytree(birds, root / "images")  # config/examples/own-images.yaml reads images/<class>/
     rows = ["path,label"] + [f"{p.relative_to(root)},{p.parent.name}" for p in sorted(birds.rglob("*.jpg"))[:12]]
     (root / "scans.csv").write_text("\n".join(rows) + "\n")
     import torchvision
@@ -202,3 +204,39 @@ def test_own_images_example_ran_to_the_end_and_did_only_that(root):
     for stage in ("patches", "neighbors", "embed"):
         assert any((results / stage / "efficientnet_lite0/birds/_blocks.10").glob("*.png")), stage
     assert (results / "attribution/efficientnet_lite0/birds/class_maps.png").stat().st_size > 0
+
+
+def path_rows() -> list[tuple[str, str]]:
+    """(what, command) of each row of the README's "Choose your path" table."""
+    section = (ROOT / "README.md").read_text().split("## Choose your path", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ") and "`" in line]
+    return [(cells[0].strip(), cells[-1].strip().strip("`")) for cells in rows]
+
+
+def stand_in_esm2(hub_cache: Path, name: str) -> None:
+    """A tiny random ESM-2 saved where `hf download <name>` puts the real one (the Hugging Face hub cache)."""
+    import transformers
+
+    config = transformers.EsmConfig(vocab_size=33, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                    intermediate_size=64, max_position_embeddings=1026, position_embedding_type="rotary",
+                                    pad_token_id=1, mask_token_id=32, token_dropout=True, emb_layer_norm_before=False)
+    torch.manual_seed(0)
+    repo = hub_cache / f"models--{name.replace('/', '--')}"
+    transformers.EsmForMaskedLM(config).save_pretrained(repo / "snapshots" / "stand-in")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("stand-in")
+
+
+@pytest.mark.parametrize(("what", "command"), path_rows(), ids=[r[0][:30] for r in path_rows()])
+def test_choose_your_path_row_plans(root, what, command, tmp_path, monkeypatch):
+    """Each row's command, as written, plans its jobs (the cluster rows: .ci/slurm_smoke.sh); the protein row
+    with a stand-in ESM-2 in the Hugging Face cache."""
+    for words in commands(command):
+        config = words[words.index("--configfile") + 1] if "--configfile" in words else None
+        if config in NEEDS_WEIGHTS:
+            continue  # test_example_runs: without weights, the one message naming every file
+        if config in NEEDS_PROTEIN_MODEL:
+            stand_in_esm2(tmp_path / "hub", yaml.safe_load((root / config).read_text())["attention"]["model"])
+            monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+        done = run(root, *words[1:], "-n")
+        assert done.returncode == 0, (what, (done.stdout + done.stderr)[-3000:])

@@ -58,7 +58,7 @@ def test_every_missing_weights_file_in_one_message(tmp_path, monkeypatch):
     assert f"models.alexnet (alexnet): weights file 'alexnet-owt-7be5be79.pth' not found in {hub}" in message
     assert f"'inception5h.pth' not found in {hub}" in message and "set models.inceptionv1.weights" in message
     assert f"'r18.pth' not found in {tmp_path / 'elsewhere'}" in message and "models.mine.weights" in message
-    assert "models.ok" not in message and "Reproduce the paper figures" in message
+    assert "models.ok" not in message and "Weights files" in message
 
 
 def test_one_missing_file_is_one_line(tmp_path, monkeypatch):

@@ -251,7 +251,7 @@ def check_vision(config: Mapping[str, Any], cache_dir: str | os.PathLike) -> dic
     return structures
 
 
-WEIGHTS_HINT = "nothing is downloaded; README \"Reproduce the paper figures\" says where weights files go"
+WEIGHTS_HINT = "nothing is downloaded; docs/paper.md \"Weights files\" says where weights files go"
 
 
 def _model_problems(problems: list[str]) -> str:
