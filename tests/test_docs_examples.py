@@ -217,9 +217,11 @@ def stand_in_esm2(hub_cache: Path, name: str) -> None:
     """A tiny random ESM-2 saved where `hf download <name>` puts the real one (the Hugging Face hub cache)."""
     import transformers
 
-    config = transformers.EsmConfig(vocab_size=33, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                    intermediate_size=64, max_position_embeddings=1026, position_embedding_type="rotary",
-                                    pad_token_id=1, mask_token_id=32, token_dropout=True, emb_layer_norm_before=False)
+    config = transformers.EsmConfig(
+        vocab_size=33, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=1026, position_embedding_type="rotary", pad_token_id=1, mask_token_id=32,
+        token_dropout=True, emb_layer_norm_before=False,
+    )
     torch.manual_seed(0)
     repo = hub_cache / f"models--{name.replace('/', '--')}"
     transformers.EsmForMaskedLM(config).save_pretrained(repo / "snapshots" / "stand-in")
