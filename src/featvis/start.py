@@ -48,10 +48,25 @@ def start_checks(raw: Mapping[str, Any], schema: Mapping[str, Any] | None = None
     check_gallery(resolved, structures)
     choose_views(resolved, lambda model: layer_shapes(structures[model]))
     notes += check_views(resolved, structures)
+    notes += device_notes(resolved)
     resolved["shard_plan"] = shard_plan(resolved)  # counted here once; cluster jobs read the same plan
     check_concepts(resolved, {m: layer_shapes(s) for m, s in structures.items()})  # fills concepts.plan
     resolved["weights_ids"] = {name: s["weights_id"] for name, s in structures.items()}  # see model_spec
     return resolved, notes
+
+
+def device_notes(config: Mapping[str, Any]) -> list[str]:
+    """A note when the config asks for CUDA and this machine has none: jobs run here would fail (a
+    cluster's head node plans jobs for GPU nodes, so it is not an error)."""
+    asked = {str(config.get("device", "auto")), str(config.get("attention", {}).get("device") or "auto")}
+    if not any(device.startswith("cuda") for device in asked):
+        return []
+    import torch
+
+    if torch.cuda.is_available():
+        return []
+    return ["device 'cuda' is asked for, but this machine has no CUDA GPU (torch.cuda.is_available() is "
+            "False): jobs that run here will fail; use device: auto (or cpu), or run where the GPUs are"]
 
 
 def plan_notes(config: Mapping[str, Any]) -> list[str]:

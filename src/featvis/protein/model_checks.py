@@ -99,7 +99,7 @@ def _load_and_calibrate(spec: str, seed: int, threads: int, device: str, batch: 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        lm.to(pick_device(device))
+        lm.to(_here(pick_device, device))
         arch = Architecture(lm.num_layers, _width(lm), _vocabulary(lm), lm.max_residues)
         residues = min(CALIBRATION_RESIDUES, lm.max_residues)
         seconds = lm.num_layers * _time_one_layer(lm, residues, batch)
@@ -110,6 +110,17 @@ def _load_and_calibrate(spec: str, seed: int, threads: int, device: str, batch: 
             "max_residues": arch.max_residues,
             "calibration": {"tokens": tokens, "batch": batch, "seconds_per_pass": round(seconds / batch, 4)},
             "operations_per_second": batch * pass_operations(arch, tokens) / max(seconds, 1e-6)}  # fmt: skip
+
+
+def _here(pick_device, device: str):
+    """The device to time on: the one asked for, or the CPU where this machine lacks it (a cluster's head
+    node plans jobs that run on GPU nodes); the estimate is then the CPU's, an upper bound."""
+    import torch
+
+    chosen = pick_device(device)
+    missing = (chosen.type == "cuda" and not torch.cuda.is_available()) or (
+        chosen.type == "mps" and not torch.backends.mps.is_available())
+    return torch.device("cpu") if missing else chosen
 
 
 def _width(lm) -> int:
