@@ -17,7 +17,7 @@ def gallery_layers(model):
 
 def _stage_targets():
     return (patches_targets() + render_targets() + neighbors_targets() + embed_targets() + attribution_targets()
-            + weights_targets())
+            + weights_targets() + trust_targets())
 
 
 def _layer_of(path, model):

@@ -242,13 +242,14 @@ def standardise(render: torch.Tensor, top: torch.Tensor, reference: torch.Tensor
 def check_vectors(layer: str, channel: int, probe: ProbeLayers, render: Mapping[str, torch.Tensor],
                   top: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor],
                   top_activations: torch.Tensor | np.ndarray, reference_kind: str,
-                  k: int = DEFAULT_K) -> PathCheck:
+                  k: int = DEFAULT_K, threshold: float = THRESHOLD) -> PathCheck:
     """The check from pooled vectors (``probe layer -> (n, C)``; the render's ``n`` is 1), e.g.
     natural images' vectors read from the features stage. ``top`` and ``reference`` hold at most
-    ``k`` images each (the first ``k`` are used); ``top_activations``: the unit's value on them."""
+    ``k`` images each (the first ``k`` are used); ``top_activations``: the unit's value on them;
+    ``threshold``: the score from which the verdict is :data:`SAME_PATH`."""
     n_top, n_ref = (min(k, len(next(iter(v.values())))) for v in (top, reference))
     peak = np.asarray(top_activations, dtype=np.float64)[:n_top]
-    check = _new_check(layer, channel, probe, reference_kind, k, n_top, n_ref, peak)
+    check = _new_check(layer, channel, probe, reference_kind, k, n_top, n_ref, peak, threshold)
     if check.status != "ok":
         return check
     if len(probe.layers) < 2:
@@ -259,14 +260,14 @@ def check_vectors(layer: str, channel: int, probe: ProbeLayers, render: Mapping[
     if not scored:
         return _ends(check, "no_natural_gap")
     check.score = sum(row.gap_render for row in scored) / sum(row.gap_natural for row in scored)
-    check.verdict = SAME_PATH if check.score >= THRESHOLD else OTHER_PATH
+    check.verdict = SAME_PATH if check.score >= threshold else OTHER_PATH
     return check
 
 
 def _new_check(layer: str, channel: int, probe: ProbeLayers, reference_kind: str, k: int, n_top: int,
-               n_ref: int, peak: np.ndarray) -> PathCheck:
+               n_ref: int, peak: np.ndarray, threshold: float = THRESHOLD) -> PathCheck:
     """A check with its counts and notes, ended already when there are too few images or no firing."""
-    check = PathCheck(layer, int(channel), "ok", "", None, THRESHOLD, list(probe.layers), probe.rule,
+    check = PathCheck(layer, int(channel), "ok", "", None, threshold, list(probe.layers), probe.rule,
                       reference_kind, k, n_top, n_ref, float(np.abs(peak).max()) if len(peak) else 0.0)
     check.notes += [f"only {n} {what} images, {k} asked" for n, what in ((n_top, "top"), (n_ref, "reference"))
                     if n < k]
