@@ -50,7 +50,9 @@ themselves). On the known-answer model (tests/test_trust_path.py) the fooled uni
 -0.15, the same unit without the circuit 1.07, another unit 0.98. Over all 32 units of that
 model, each fooled in turn (benchmarks/results/trust_threshold.md), honest renders score a
 median of 0.95 and fooled ones 0.17, and every threshold from 0.4 to 0.6 misclassifies 7 or 8
-of the 64: the midpoint is kept rather than a value tuned to one small model."""
+of the 64: the midpoint is kept rather than a value tuned to one small model. On the default
+run's EfficientNet-Lite0 renders (``_blocks.10`` channels 0-7) every threshold in (0.30, 0.71]
+gives the same verdicts; 0.5 is the middle of that gap (docs/trust.md, "Why 0.5")."""
 
 MIN_NATURAL_GAP = 0.1
 """A probe layer whose natural gap is below this is left out of the score (its ratio is
