@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from featvis.core.io import write_json
+from featvis.core.io import read_json, write_json
 from featvis.core.runtime import start_job
 from featvis.core.units import unit_stem
 from featvis.render.jobs import dataset_images, fit_to_model, settings_from_job, with_dataset_statistics
@@ -23,7 +23,7 @@ settings = settings_from_job(job, loaded.preprocess.mean, loaded.preprocess.std)
 options = TrustOptions(**sm.params.options)
 
 saved = np.load(f"{sm.input.renders}/params.npz")
-record_items = __import__("json").load(open(f"{sm.input.renders}/trace.json"))["items"]
+record_items = read_json(f"{sm.input.renders}/trace.json")["items"]  # name and channel of each render
 renders, names = saved["images"], [item["name"] for item in record_items]
 channels = [int(item["channel"]) for item in record_items]
 natural = load = None
