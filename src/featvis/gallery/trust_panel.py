@@ -27,7 +27,7 @@ CURVES = (("render_top", "render vs top images", "#c0392b", False),
           ("render_reference", "render vs reference images", "#c0392b", True),
           ("top_top", "top images vs each other", "#2a5db0", False),
           ("top_reference", "top vs reference images", "#2a5db0", True))
-_W, _H, _LEFT, _RIGHT, _TOP, _BOTTOM = 520, 230, 40, 150, 14, 70
+_W, _H, _LEFT, _RIGHT, _TOP, _BOTTOM = 620, 240, 40, 190, 14, 80
 
 
 def find_records(results: str | os.PathLike, model: str, layer: str,
@@ -92,7 +92,7 @@ def _check(check: Mapping, record: Mapping) -> str:
     if status != "ok":
         return head + f"{esc(check['verdict'])}; no score.</p>{notes}"
     score, threshold = check["score"], check["threshold"]
-    words = (f"{head}it <strong>{esc(check['verdict'])}</strong> (score {_fmt(score)}; "
+    words = (f"{head}<strong>{esc(check['verdict'])}</strong> (score {_fmt(score)}; "
              f"{'at or above' if score >= threshold else 'below'} the threshold {_fmt(threshold)}).</p>")
     meaning = ("<p>The score compares how much more the render resembles the top images than the reference "
                "images with how much more the top images resemble each other than the reference images, over "
