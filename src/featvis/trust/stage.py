@@ -75,15 +75,29 @@ def natural_vectors(model: nn.Module, load: ImageLoader, indices: Sequence[int],
     return out
 
 
+def render_inputs(images: np.ndarray, settings: RenderSettings) -> torch.Tensor:
+    """Renders (``(B, H, W, 3)`` in [0, 1]) as the model saw them when they were made (the renderer's
+    final pass, featvis.render.optimize): resampled to ``settings.input_size`` when the job sets one,
+    the luminance for a one-channel model, an opaque constant 1 for channels beyond three; normalised."""
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32)).permute(0, 3, 1, 2)
+    if settings.input_size:
+        size = settings.input_size
+        size = tuple(size) if isinstance(size, tuple | list) else (int(size), int(size))
+        if tuple(x.shape[-2:]) != size:
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    channels = len(settings.mean)
+    if channels == 1:
+        x = x.mean(1, keepdim=True)
+    elif channels > 3:
+        x = torch.cat([x, x.new_ones(x.shape[0], channels - 3, *x.shape[2:])], 1)
+    shape = (1, -1, 1, 1)
+    return (x - torch.tensor(settings.mean).reshape(shape)) / torch.tensor(settings.std).reshape(shape)
+
+
 def render_vectors(model: nn.Module, images: np.ndarray, settings: RenderSettings, layers: Sequence[str],
                    device: torch.device) -> dict[str, torch.Tensor]:
-    """Pooled vectors of renders (``(B, H, W, 3)`` in [0, 1]) as the model saw them when they were
-    made: normalised, and resampled to ``settings.input_size`` when the job sets one."""
-    x = path.model_inputs(images, settings.mean, settings.std)
-    if settings.input_size:
-        size = settings.input_size if isinstance(settings.input_size, tuple | list) else (settings.input_size,) * 2
-        x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
-    return path.pooled_vectors(model, x.to(device), layers)[0]
+    """Pooled vectors of renders at the probe layers, fed as :func:`render_inputs` makes them."""
+    return path.pooled_vectors(model, render_inputs(images, settings).to(device), layers)[0]
 
 
 def seed_renders(model: nn.Module, layer: str, channels: Sequence[int], settings: RenderSettings, base_seed: int,
@@ -119,8 +133,8 @@ def check_job(model: nn.Module, layer: str, channels: Sequence[int], renders: np
     ``names[i]``) and the seed stability of each channel (``seeds``: the seed renders, channel-major,
     and their seeds). ``natural`` is None when the features stage did not run on the layer."""
     model, device = model.eval(), torch.device(device)
-    size = renders.shape[1:3]
-    probe = path.probe_layers(model, layer, (1, 3, *size), analysed if options.probe_layers == "analysed" else None)
+    shape = (1, *render_inputs(renders[:1], settings).shape[1:])
+    probe = path.probe_layers(model, layer, shape, analysed if options.probe_layers == "analysed" else None)
     layers = list(probe.layers)
     drawn = render_vectors(model, renders, settings, layers, device)
     seed_images, seed_list = seeds
