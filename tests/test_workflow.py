@@ -141,7 +141,7 @@ def test_trust_stage_checks_every_rendered_unit_and_the_unit_page_shows_it(run):
         (check,) = unit["checks"]
         assert check["status"] in ("ok", "no_natural_gap") and len(check["layers"]) == len(record["probe_layers"])
         assert len(unit["seed_stability"]["seeds"]) == 3
-    units = sorted(p.name for p in (results / "units/efficientnet_lite0/_blocks.4/trust/b4").iterdir())
+    units = sorted(p.name for p in (results / "units/efficientnet_lite0/_blocks.4/trust/b4").glob("*.json"))
     assert units == ["0000.trust.json", "0001.trust.json"]
     page = (results / "gallery/efficientnet_lite0/_blocks.4/1.html").read_text()
     assert "Can this render be trusted?" in page and "Seed stability" in page and "ICML 2024" in page
