@@ -130,3 +130,20 @@ def test_seed_zero_is_the_render_jobs_copy_zero(world):
     assert seeds == [derive_seed(7, LAYER, 2, 0), derive_seed(7, LAYER, 2, 1)] and seeds[0] == job.result.seeds[0]
     reused, _ = stage.seed_renders(model, LAYER, [2], SETTINGS, 7, 2, "cpu", reuse={2: job.result.images[0]})
     np.testing.assert_allclose(reused, images, atol=1e-6)
+
+
+def test_trust_options_resolve_with_defaults_and_refuse_bad_values():
+    from pathlib import Path
+
+    from featvis.core.config import ConfigError, load_yaml, resolve
+
+    root = Path(__file__).resolve().parents[1]
+    schema = load_yaml(root / "workflow/schemas/config.schema.yaml")
+    base = {"models": {"lite": {"architecture": "efficientnet_lite0"}}}
+    assert resolve(base, schema)["trust"] == {"enabled": True, "k": 8, "reference": "bottom", "seeds": 3,
+                                              "probe_layers": "blocks", "threshold": path.THRESHOLD}
+    assert resolve(load_yaml(root / "config/config.yaml"), schema)["trust"]["enabled"] is True
+    for bad, words in (({"reference": "middle"}, "trust.reference"), ({"k": 2}, "trust.k"),
+                       ({"seeds": 1}, "trust.seeds")):
+        with pytest.raises(ConfigError, match=words.replace(".", r"\.")):
+            resolve({**base, "trust": bad}, schema)
