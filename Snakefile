@@ -45,6 +45,7 @@ include: "workflow/rules/weights.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/attention.smk"
 include: "workflow/rules/render.smk"
+include: "workflow/rules/trust.smk"
 include: "workflow/rules/patches.smk"
 include: "workflow/rules/neighbors.smk"
 include: "workflow/rules/embed.smk"
@@ -62,6 +63,7 @@ rule all:
         features_targets(),
         attention_targets(),
         render_targets(),
+        trust_targets(),
         patches_targets(),
         neighbors_targets(),
         embed_targets(),

@@ -86,8 +86,16 @@ def test_layer_tiles_sort_in_the_browser(tiny_run):
                               "s.dispatchEvent(new Event('change'))")
         order = driver.execute_script("return Array.from(document.querySelectorAll('#tiles a'))"
                                       ".map(a => +a.dataset.channel)")
+        driver.execute_script("const s = document.getElementById('sort'); s.value = 'score';"
+                              "s.dispatchEvent(new Event('change'))")
+        by_score = driver.execute_script("return Array.from(document.querySelectorAll('#tiles a'))"
+                                         ".map(a => +a.dataset.channel)")
         assert not page_problems(driver)
     assert order == sorted(range(len(maxima)), key=lambda c: (-float(f"{maxima[c]:.6g}"), c))
+    # the path-check score of the rendered units (trust stage) first, highest first; the rest by channel
+    record = json.loads((workdir / "results/trust/efficientnet_lite0/_blocks.4/b4.json").read_text())
+    scores = {u["channel"]: u["checks"][0]["score"] for u in record["units"] if u["checks"][0]["score"] is not None}
+    assert by_score == sorted(range(len(maxima)), key=lambda c: (c not in scores, -float(f"{scores.get(c, 0):.6g}"), c))
 
 
 def test_unit_page_shows_each_stage(tiny_run):
@@ -95,7 +103,8 @@ def test_unit_page_shows_each_stage(tiny_run):
     unit = (workdir / "results/gallery/efficientnet_lite0/_blocks.4/1.html").read_text()
     # render (job b4 renders channels 0 and 1), top patches, DeconvNet (attribution.channels: 2), histogram
     for needle in ("img/render.b4.0001.copy0.png", "img/patches_max.photos.0001.patches.jpg",
-                   "img/deconvnet.photos.0001.deconvnet.jpg", "maximum activation per image", "<polyline"):
+                   "img/deconvnet.photos.0001.deconvnet.jpg", "maximum activation per image", "<polyline",
+                   "Can this render be trusted?", "trust-curve"):
         assert needle in unit, needle
     assert re.search(r"activation [\d.e+-]+&times; the dataset maximum", unit)
 

@@ -145,3 +145,26 @@ def test_rendered_units_are_accentuated_and_renders_have_transparency_maps(run):
     page = (results / "gallery/efficientnet_lite0/_blocks.4/1.html").read_text()
     assert "Feature accentuation" in page and "img/accentuate.photos.0001.accent2.png" in page
     assert 'class="alpha-switch"' in page
+
+
+def test_trust_stage_checks_every_rendered_unit_and_the_unit_page_shows_it(run):
+    """One trust job per channel render job (b4 renders channels 0 and 1 of _blocks.4, an analysed
+    layer): a layer record with every number, one record per unit, and the panel on the unit page."""
+    workdir, _ = run
+    results = workdir / "results"
+    record = json.loads((results / "trust/efficientnet_lite0/_blocks.4/b4.json").read_text())
+    assert record["dataset"] == "photos" and record["reference"] == "bottom" and record["k"] == 8
+    assert record["probe_layers"][-1] == "_blocks.4" and record["threshold"] == 0.5
+    assert [u["channel"] for u in record["units"]] == [0, 1] and record["seeds_per_unit"] == 3
+    maxima = np.load(results / "features/efficientnet_lite0/photos/_blocks.4/max.npy")
+    for unit in record["units"]:
+        assert unit["top_images"] == list(np.argsort(-maxima[:, unit["channel"]], kind="stable")[:8])
+        (check,) = unit["checks"]
+        assert check["status"] in ("ok", "no_natural_gap") and len(check["layers"]) == len(record["probe_layers"])
+        assert len(unit["seed_stability"]["seeds"]) == 3
+    units = sorted(p.name for p in (results / "units/efficientnet_lite0/_blocks.4/trust/b4").glob("*.json"))
+    assert units == ["0000.trust.json", "0001.trust.json"]
+    page = (results / "gallery/efficientnet_lite0/_blocks.4/1.html").read_text()
+    assert "Can this render be trusted?" in page and "Seed stability" in page and "ICML 2024" in page
+    layer = (results / "gallery/efficientnet_lite0/_blocks.4/index.html").read_text()
+    assert 'value="score"' in layer and 'data-score="' in layer

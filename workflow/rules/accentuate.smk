@@ -24,6 +24,7 @@ rule accentuate_layer:
         FEATVIS_ENV
     threads: config["threads"]
     resources:
+        gpu=gpu_jobs(),
         mem_mb=4000,
         runtime=120,
     params:

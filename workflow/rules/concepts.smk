@@ -32,6 +32,7 @@ for _model, _dataset in concept_pairs():
             FEATVIS_ENV
         threads: config["threads"]
         resources:
+            gpu=gpu_jobs(),
             mem_mb=per_images(3000, 1, dataset=_dataset),
             runtime=per_images(20, 5, dataset=_dataset),
         params:
@@ -58,6 +59,7 @@ rule concepts_encode:
         FEATVIS_ENV
     threads: config["threads"]
     resources:
+        gpu=gpu_jobs(),
         mem_mb=per_images(3000, 2, "patches"),
         runtime=per_images(10, 5, "patches"),
     params:
@@ -106,6 +108,7 @@ for _model, _dataset in concept_pairs():
             FEATVIS_ENV
         threads: config["threads"]
         resources:
+            gpu=gpu_jobs(),
             mem_mb=per_images(3000, 2, dataset=_dataset),
             runtime=60,
         params:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from featvis.core.io import link_or_copy, read_json, save_image, write_text
 from featvis.core.units import JPEG_QUALITY, UNIT_FILE, UNITS_ROOT, unit_stem
-from featvis.gallery import accent_panel, charts, concepts
+from featvis.gallery import accent_panel, charts, concepts, trust_panel
 from featvis.gallery.html import esc, figure, note, page, section
 
 THUMB_PX = 80
@@ -132,14 +132,16 @@ def build_layer(out: str | os.PathLike, results: str | os.PathLike, model: str, 
             _copy(p.path, out / "img" / p.copy_name)
         accent_panel.write_alpha_images(out / "img", pictures)
     dataset_max = {name: np.asarray(np.nanmax(m, axis=0), dtype=np.float64) for name, m in data.maxima.items()}
+    trust = trust_panel.find_records(results, model, layer, producers)
     tiles = []
     for c in data.channels:
         pictures = data.pictures.get(c, [])
         thumb = _thumbnail(pictures)
         if thumb is not None:
             save_image(out / "thumbs" / f"{unit_stem(c)}.jpg", thumb, format="JPEG", quality=JPEG_QUALITY)
-        tiles.append(_tile(c, thumb is not None, dataset_max, render_ratio(pictures)))
-        write_text(out / f"{c}.html", _unit_page(data, c, pictures, dataset_max))
+        tiles.append(_tile(c, thumb is not None, dataset_max, render_ratio(pictures),
+                           trust_panel.unit_score(trust.get(c, []))))
+        write_text(out / f"{c}.html", _unit_page(data, c, pictures, dataset_max, trust.get(c, [])))
     figure_html = []
     for path in figures:
         name = _figure_name(Path(path), results)
@@ -171,12 +173,13 @@ def _figure_name(path: Path, results: str | os.PathLike) -> str:
     return ".".join([parts[0], *parts[2:-2], parts[-1]])  # <stage>/<model>/<dataset>/<layer>/<file>
 
 
-def _tile(c: int, has_thumb: bool, dataset_max: Mapping[str, np.ndarray], ratio: float | None) -> str:
+def _tile(c: int, has_thumb: bool, dataset_max: Mapping[str, np.ndarray], ratio: float | None,
+          score: float | None = None) -> str:
     top = max((float(m[c]) for m in dataset_max.values()), default=float("nan"))
     image = (f'<img src="thumbs/{unit_stem(c)}.jpg" alt="channel {c}" loading="lazy" width="{THUMB_PX}" '
              f'height="{THUMB_PX}">' if has_thumb else '<span class="blank">no picture</span>')
     return (f'<a class="tile" href="{c}.html" data-channel="{c}" data-max="{_fmt(top, 6)}" '
-            f'data-ratio="{_fmt(ratio, 6)}">{image}{c}</a>')
+            f'data-ratio="{_fmt(ratio, 6)}" data-score="{_fmt(score, 6)}">{image}{c}</a>')
 
 
 def _layer_page(data: LayerData, tiles: list[str], figure_html: list[str], description: str,
@@ -185,6 +188,7 @@ def _layer_page(data: LayerData, tiles: list[str], figure_html: list[str], descr
               '<option value="channel">channel number</option>'
               '<option value="max">dataset maximum (largest first)</option>'
               '<option value="ratio">render / dataset maximum (largest first)</option>'
+              '<option value="score">path-check score (highest first)</option>'
               '</select></label></p>')
     body = (f"<p>{esc(description)}</p>" if description else "") + _field_line(data) + section(
         f"{len(data.channels)} units", sorter + f'<div class="tiles" id="tiles">{"".join(tiles)}</div>', "units")
@@ -205,7 +209,8 @@ def _field_line(data: LayerData) -> str:
     return ""
 
 
-def _unit_page(data: LayerData, c: int, pictures: Sequence[Picture], dataset_max: Mapping[str, np.ndarray]) -> str:
+def _unit_page(data: LayerData, c: int, pictures: Sequence[Picture], dataset_max: Mapping[str, np.ndarray],
+               trust: Sequence[dict] = ()) -> str:
     at = data.channels.index(c)
     pager = ['<p class="pager">']
     if at > 0:
@@ -216,6 +221,7 @@ def _unit_page(data: LayerData, c: int, pictures: Sequence[Picture], dataset_max
     body = "".join(pager) + "</p>"
     body += _render_section(pictures, dataset_max, c)
     body += accent_panel.accent_section(pictures, c)
+    body += trust_panel.panel(trust, any(p.stage == "render" for p in pictures))
     body += _dataset_sections(data, pictures, dataset_max, c)
     body += concepts.unit_section(data.concepts.get(c, []))
     crumbs = [("index", "../../index.html"), (data.model, "../index.html"), (data.layer, "index.html"), (str(c), None)]

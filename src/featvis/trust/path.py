@@ -50,7 +50,9 @@ themselves). On the known-answer model (tests/test_trust_path.py) the fooled uni
 -0.15, the same unit without the circuit 1.07, another unit 0.98. Over all 32 units of that
 model, each fooled in turn (benchmarks/results/trust_threshold.md), honest renders score a
 median of 0.95 and fooled ones 0.17, and every threshold from 0.4 to 0.6 misclassifies 7 or 8
-of the 64: the midpoint is kept rather than a value tuned to one small model."""
+of the 64: the midpoint is kept rather than a value tuned to one small model. On the default
+run's EfficientNet-Lite0 renders (``_blocks.10`` channels 0-7) every threshold in (0.30, 0.71]
+gives the same verdicts; 0.5 is the middle of that gap (docs/trust.md, "Why 0.5")."""
 
 MIN_NATURAL_GAP = 0.1
 """A probe layer whose natural gap is below this is left out of the score (its ratio is
@@ -242,13 +244,14 @@ def standardise(render: torch.Tensor, top: torch.Tensor, reference: torch.Tensor
 def check_vectors(layer: str, channel: int, probe: ProbeLayers, render: Mapping[str, torch.Tensor],
                   top: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor],
                   top_activations: torch.Tensor | np.ndarray, reference_kind: str,
-                  k: int = DEFAULT_K) -> PathCheck:
+                  k: int = DEFAULT_K, threshold: float = THRESHOLD) -> PathCheck:
     """The check from pooled vectors (``probe layer -> (n, C)``; the render's ``n`` is 1), e.g.
     natural images' vectors read from the features stage. ``top`` and ``reference`` hold at most
-    ``k`` images each (the first ``k`` are used); ``top_activations``: the unit's value on them."""
+    ``k`` images each (the first ``k`` are used); ``top_activations``: the unit's value on them;
+    ``threshold``: the score from which the verdict is :data:`SAME_PATH`."""
     n_top, n_ref = (min(k, len(next(iter(v.values())))) for v in (top, reference))
     peak = np.asarray(top_activations, dtype=np.float64)[:n_top]
-    check = _new_check(layer, channel, probe, reference_kind, k, n_top, n_ref, peak)
+    check = _new_check(layer, channel, probe, reference_kind, k, n_top, n_ref, peak, threshold)
     if check.status != "ok":
         return check
     if len(probe.layers) < 2:
@@ -259,14 +262,14 @@ def check_vectors(layer: str, channel: int, probe: ProbeLayers, render: Mapping[
     if not scored:
         return _ends(check, "no_natural_gap")
     check.score = sum(row.gap_render for row in scored) / sum(row.gap_natural for row in scored)
-    check.verdict = SAME_PATH if check.score >= THRESHOLD else OTHER_PATH
+    check.verdict = SAME_PATH if check.score >= threshold else OTHER_PATH
     return check
 
 
 def _new_check(layer: str, channel: int, probe: ProbeLayers, reference_kind: str, k: int, n_top: int,
-               n_ref: int, peak: np.ndarray) -> PathCheck:
+               n_ref: int, peak: np.ndarray, threshold: float = THRESHOLD) -> PathCheck:
     """A check with its counts and notes, ended already when there are too few images or no firing."""
-    check = PathCheck(layer, int(channel), "ok", "", None, THRESHOLD, list(probe.layers), probe.rule,
+    check = PathCheck(layer, int(channel), "ok", "", None, threshold, list(probe.layers), probe.rule,
                       reference_kind, k, n_top, n_ref, float(np.abs(peak).max()) if len(peak) else 0.0)
     check.notes += [f"only {n} {what} images, {k} asked" for n, what in ((n_top, "top"), (n_ref, "reference"))
                     if n < k]

@@ -14,6 +14,7 @@ def _stage_targets():
         + embed_targets()
         + attribution_targets()
         + weights_targets()
+        + trust_targets()
     )
 
 
