@@ -81,3 +81,17 @@ def test_a_concept_that_never_fires_is_dead_with_no_files_and_no_page(tmp_path, 
     assert pages == 2 and (site / "0.html").exists() and not (site / "1.html").exists()
     assert "1 dead concept(s)" in (site / "index.html").read_text()
     assert isinstance(dictionary, Dictionary) and np.isfinite(record["r2"])
+
+
+def test_a_transformer_token_layer_is_refused_at_start_naming_the_class_token():
+    from featvis.concepts.checks import check_concepts
+    from featvis.core.config import ConfigError
+
+    config = {"seed": 0, "analyses": [{"model": "vit", "dataset": "photos", "layers": ["blocks.6"]}],
+              "concepts": {"layers": {"vit": ["blocks.6"]}, "seed": None, "n_concepts": 4, "expansion": 1.0,
+                           "positions_per_image": 2, "max_positions": 1000, "methods": ["topk_sae"]},
+              "shard_plan": {"photos": {"images": 50}}}
+    with pytest.raises(ConfigError, match=r"blocks\.6 is a transformer token layer.*blocks\.6@cls"):
+        check_concepts(config, {"vit": {"blocks.6": (192, 7, 7)}}, token_layers={"vit": ["blocks.6"]})
+    check_concepts(config, {"vit": {"blocks.6": (192, 7, 7)}}, token_layers={"vit": []})  # a map: accepted
+    assert config["concepts"]["plan"][0]["grid"] == 49

@@ -50,7 +50,8 @@ def start_checks(raw: Mapping[str, Any], schema: Mapping[str, Any] | None = None
     notes += check_views(resolved, structures)
     notes += device_notes(resolved)
     resolved["shard_plan"] = shard_plan(resolved)  # counted here once; cluster jobs read the same plan
-    check_concepts(resolved, {m: layer_shapes(s) for m, s in structures.items()})  # fills concepts.plan
+    check_concepts(resolved, {m: layer_shapes(s) for m, s in structures.items()},  # fills concepts.plan
+                   token_layers={m: list(s.get("token_grids", {})) for m, s in structures.items()})
     resolved["weights_ids"] = {name: s["weights_id"] for name, s in structures.items()}  # see model_spec
     return resolved, notes
 

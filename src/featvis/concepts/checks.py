@@ -54,9 +54,17 @@ def fitted_positions(images: int, grid: int, section: Mapping[str, Any]) -> int:
     return min(images * min(section["positions_per_image"], grid), section["max_positions"])
 
 
-def check_concepts(config: dict[str, Any], shapes: Mapping[str, Mapping[str, Any]], results: str = RESULTS) -> None:
-    """Fill ``concepts.plan`` and ``concepts.seed``; refuse what cannot fit, naming the fix."""
+def check_concepts(config: dict[str, Any], shapes: Mapping[str, Mapping[str, Any]], results: str = RESULTS,
+                   token_layers: Mapping[str, Any] | None = None) -> None:
+    """Fill ``concepts.plan`` and ``concepts.seed``; refuse what cannot fit, naming the fix.
+    ``token_layers``: each model's transformer token layers, which the stage does not read yet."""
     section = config["concepts"]
+    for model, layers in section["layers"].items():
+        tokens = sorted(set(layers) & set((token_layers or {}).get(model, ())))
+        if tokens:
+            raise ConfigError(f"concepts.layers.{model}: {', '.join(tokens)} is a transformer token layer, which the "
+                              "concepts stage does not read yet (it reads convolutional maps and (batch, channels) "
+                              f"layers); use {tokens[0]}@cls (the class token) or a convolutional model's layer")
     if section["seed"] is None:
         section["seed"] = config["seed"]
     plan = concept_plan(config, shapes)
