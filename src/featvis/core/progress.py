@@ -93,7 +93,7 @@ def tracked(items: Iterable[T], total: int, label: str, unit: str = "items", ena
     if not enabled:
         yield from items
         return
-    progress = Progress(label, total, unit)
+    progress = Progress(label, total, unit, step=0.25)  # a quarter: a short job prints a handful of lines
     for item in items:
         yield item
         progress.update()
