@@ -23,19 +23,20 @@ ROOT = Path(__file__).resolve().parents[1]
 WIDTH = 360  # px: three pictures side by side on a GitHub page
 LITE0, BLOCK = "efficientnet_lite0", "_blocks.10"
 
-FIGURES = {  # name: path under results/ (the first that exists)
-    "render": [f"render/{LITE0}/{BLOCK}/blocks10/grid.png"],
-    "progress": [f"render/{LITE0}/{BLOCK}/blocks10/progress.png"],
-    "patches": [f"patches/{LITE0}/photos/{BLOCK}/grid_max.png"],
-    "atlas": [f"embed/{LITE0}/photos/_conv_head/atlas_umap.png", f"embed/{LITE0}/photos/_conv_head/atlas_tsne.png"],
-    "gradcam": [f"attribution/{LITE0}/photos/class_maps.png"],
-    "filters": [f"weights/{LITE0}/filters.png"],
+FIGURES = {  # name: (path under results/, the part kept: left, top, right, bottom as fractions)
+    "render": (f"render/{LITE0}/{BLOCK}/blocks10/grid.png", (0, 0, 0.5, 1)),
+    "progress": (f"render/{LITE0}/{BLOCK}/blocks10/progress.png", (0, 0, 1, 0.26)),
+    "patches": (f"patches/{LITE0}/photos/{BLOCK}/grid_max.png", (0, 0, 1, 0.3)),
+    "atlas": (f"embed/{LITE0}/photos/_conv_head/atlas_umap.png", (0, 0, 1, 1)),
+    "gradcam": (f"attribution/{LITE0}/photos/class_maps.png", (0, 0, 1, 0.5)),
 }
-PAGES = {  # name: (page under results/, height of the window in px)
-    "unit_page": (f"gallery/{LITE0}/{BLOCK}/3.html", 1100),
-    "concepts": (f"gallery/{LITE0}/{BLOCK}/concepts/index.html", 900),
-    "protein": ("attention/index.html", 900),
+PAGES = {  # name: (page under results/, the element shown: a CSS selector, or None for the page's top)
+    "unit_page": (f"gallery/{LITE0}/{BLOCK}/3.html", None),
+    "trust": (f"gallery/{LITE0}/{BLOCK}/3.html", "section#trust"),
+    "concepts": (f"gallery/{LITE0}/{BLOCK}/concepts/topk_sae/index.html", None),
+    "protein": ("attention/trastuzumab_VH/report/index.html", None),
 }
+HEIGHT = 300  # px: page screenshots are cut to this height (at WIDTH)
 
 
 def small_png(image: Image.Image, width: int = WIDTH) -> bytes:
@@ -48,28 +49,39 @@ def small_png(image: Image.Image, width: int = WIDTH) -> bytes:
     return buffer.getvalue()
 
 
-def first_existing(results: Path, candidates: list[str]) -> Path:
-    for name in candidates:
-        if (results / name).is_file():
-            return results / name
-    raise SystemExit(f"readme_images: none of {candidates} under {results}; run `snakemake --cores all` first")
+def figure(results: Path, name: str, box: tuple[float, float, float, float]) -> Image.Image:
+    """A run's figure, cut to ``box``."""
+    path = results / name
+    if not path.is_file():
+        raise SystemExit(f"readme_images: {path} is missing; run `snakemake --cores all` first")
+    image = Image.open(path)
+    left, top, right, bottom = box
+    return image.crop((round(left * image.width), round(top * image.height),
+                       round(right * image.width), round(bottom * image.height)))
 
 
 def screenshots(results: Path) -> dict[str, Image.Image]:
-    """Each of PAGES as the browser draws it, a 1200 px wide window."""
+    """Each of PAGES as the browser draws it in a 1000 px wide window: the page's top, or one element."""
     sys.path.insert(0, str(ROOT / "tests"))
+    from selenium.webdriver.common.by import By
+
     from browser import open_browser, wait_for_images
 
     shots = {}
-    with open_browser(width=1200, height=1100) as driver:
-        for name, (page, height) in PAGES.items():
+    with open_browser(width=1000, height=1400) as driver:
+        for name, (page, selector) in PAGES.items():
             path = results / page
             if not path.is_file():
                 raise SystemExit(f"readme_images: {path} is missing; run `snakemake --cores all` first")
-            driver.set_window_size(1200, height)
             driver.get(path.resolve().as_uri())
-            wait_for_images(driver)
-            shots[name] = Image.open(io.BytesIO(driver.get_screenshot_as_png()))
+            wait_for_images(driver)  # (scrolls every image into view)
+            driver.execute_script("window.scrollTo(0, 0)")
+            if selector:
+                png = driver.find_element(By.CSS_SELECTOR, selector).screenshot_as_png
+            else:
+                png = driver.get_screenshot_as_png()
+            shot = Image.open(io.BytesIO(png))
+            shots[name] = shot.crop((0, 0, shot.width, min(shot.height, round(shot.width * HEIGHT / WIDTH))))
     return shots
 
 
@@ -78,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", type=Path, default=ROOT / "results")
     parser.add_argument("--out", type=Path, default=ROOT / "docs/images")
     args = parser.parse_args(argv)
-    pictures = {name: Image.open(first_existing(args.results, paths)) for name, paths in FIGURES.items()}
+    pictures = {name: figure(args.results, path, box) for name, (path, box) in FIGURES.items()}
     pictures.update(screenshots(args.results))
     with tempfile.TemporaryDirectory() as scratch:
         for name, image in pictures.items():
