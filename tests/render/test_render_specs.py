@@ -405,7 +405,7 @@ def test_an_objective_job_runs_in_the_workflow(tmp_path):
     out = root / "results/render/objectives/tour"
     assert (out / "grid.png").stat().st_size > 0 and (out / "progress.png").stat().st_size > 0
     assert sorted(p.name for p in (out / "renders").glob("*.png")) == [
-        "coffee_minus_cat.png", "espresso.png", "mix.png"]
+        f"{name}{kind}.png" for name in ("coffee_minus_cat", "espresso", "mix") for kind in ("", ".transparency")]
     trace = json.loads((out / "renders/trace.json").read_text())
     assert [item["name"] for item in trace["items"]] == ["espresso", "coffee_minus_cat", "mix"]
     assert trace["objectives"]["espresso"] == "logit(_fc, 967)"
