@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from featvis.core.io import write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 OUT = ROOT / "config" / "README.md"
@@ -172,7 +174,7 @@ def main(argv: list[str]) -> int:
             print(f"{OUT} is out of date: run python scripts/config_reference.py", file=sys.stderr)
             return 1
         return 0
-    OUT.write_text(text)
+    write_text(OUT, text)
     print(f"wrote {OUT}")
     return 0
 

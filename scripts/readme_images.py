@@ -5,19 +5,19 @@
 Figures are shrunk copies of the run's own PNGs; the unit page, the concept index and the
 protein report are screenshots taken with headless Chromium (Debian's `chromium` and
 `chromium-driver`, as the page tests use). Every picture is a small palette PNG (about 50 KB)
-written without metadata, so a rerun on the same run gives the same bytes.
+written atomically without metadata, so a rerun on the same run gives the same bytes.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from PIL import Image
+
+from featvis.core.io import save_image
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH = 360  # px: three pictures side by side on a GitHub page
@@ -39,14 +39,11 @@ PAGES = {  # name: (page under results/, the element shown: a CSS selector, or N
 HEIGHT = 300  # px: page screenshots are cut to this height (at WIDTH)
 
 
-def small_png(image: Image.Image, width: int = WIDTH) -> bytes:
-    """`image` shrunk to `width`, 256 colours, no metadata."""
+def small(image: Image.Image, width: int = WIDTH) -> Image.Image:
+    """``image`` shrunk to ``width``, 256 colours."""
     image = image.convert("RGB")
     height = max(1, round(image.height * width / image.width))
-    image = image.resize((width, height), Image.Resampling.LANCZOS).quantize(256, dither=Image.Dither.NONE)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
+    return image.resize((width, height), Image.Resampling.LANCZOS).quantize(256, dither=Image.Dither.NONE)
 
 
 def figure(results: Path, name: str, box: tuple[float, float, float, float]) -> Image.Image:
@@ -92,13 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     pictures = {name: figure(args.results, path, box) for name, (path, box) in FIGURES.items()}
     pictures.update(screenshots(args.results))
-    with tempfile.TemporaryDirectory() as scratch:
-        for name, image in pictures.items():
-            (Path(scratch) / f"{name}.png").write_bytes(small_png(image))
-        args.out.mkdir(parents=True, exist_ok=True)
-        for made in sorted(Path(scratch).iterdir()):
-            shutil.copyfile(made, args.out / made.name)
-            print(f"{args.out / made.name}: {made.stat().st_size // 1024} KB")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, image in sorted(pictures.items()):
+        path = args.out / f"{name}.png"
+        save_image(path, small(image), format="PNG", optimize=True)  # atomic, no metadata
+        print(f"{path}: {path.stat().st_size // 1024} KB")
 
 
 if __name__ == "__main__":
