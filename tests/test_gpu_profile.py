@@ -13,7 +13,8 @@ from workflow_helpers import TINY_CONFIG, checkout, run, write_config
 pytestmark = pytest.mark.integration
 
 DEVICE_RULES = {"features_shard", "patches_shard", "train_model", "render_layer", "attribution_deconv",
-                "attribution_cam", "attention_compute"}
+                "attribution_cam", "attention_compute", "accentuate_layer", "trust_layer", "concepts_fit",
+                "concepts_encode", "concepts_pages"}
 
 
 def gpu_per_rule(output: str) -> dict[str, int]:
