@@ -101,10 +101,11 @@ def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str,
 
 
 def probe_calls(
-    model: nn.Module, input_shape: tuple[int, ...]
+    model: nn.Module, input_shape: tuple[int, ...], stop_after: str | None = None
 ) -> tuple[dict[str, tuple[int, ...] | None], dict[str, int]]:
     """:func:`execution_order`, plus how many times each module ran (a shared module runs more than once).
-    Token layers report the shape of their spatial map, ``(C, H, W)``."""
+    Token layers report the shape of their spatial map, ``(C, H, W)``. With ``stop_after`` the pass
+    ends once that module has run (what comes after it may not run at this input size)."""
     seen: dict[str, tuple[int, ...] | None] = {}
     calls: dict[str, int] = {}
 
@@ -114,8 +115,11 @@ def probe_calls(
             if name not in seen:
                 output = layer_output(module, output)
                 seen[name] = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else None
+            if name == stop_after:
+                raise _StopForward
 
         return hook
 
-    probe_pass(model, input_shape, {name: make_hook(name) for name in layer_names(model)})
+    with contextlib.suppress(_StopForward):
+        probe_pass(model, input_shape, {name: make_hook(name) for name in layer_names(model)})
     return seen, calls

@@ -142,9 +142,9 @@ def probe_layers(model: nn.Module, layer: str, input_shape: tuple[int, ...],
     repeat their input) and modules that run more than once (a shared activation: which call's
     output would it be?) are not.
     """
-    order, calls = probe_calls(model, input_shape)
-    position = {name: i for i, name in enumerate(order)}
     target = split_layer(layer)[0]
+    order, calls = probe_calls(model, input_shape, stop_after=target)  # as a render, up to the unit's layer
+    position = {name: i for i, name in enumerate(order)}
     if target not in position:
         raise ValueError(f"layer {layer!r} does not run in a forward pass of a {input_shape} input")
     if analysed is not None:
