@@ -35,7 +35,7 @@ def start_checks(raw: Mapping[str, Any], schema: Mapping[str, Any] | None = None
     under ``cache_dir``."""
     from featvis.concepts.checks import check_concepts
     from featvis.gallery.checks import check_gallery
-    from featvis.render.checks import check_render
+    from featvis.render.checks import accentuate_plan, check_render
     from featvis.vision.checks import check_views, check_vision, layer_shapes
     from featvis.vision.shards import shard_plan
     from featvis.vision.train_checks import check_training
@@ -45,6 +45,7 @@ def start_checks(raw: Mapping[str, Any], schema: Mapping[str, Any] | None = None
     check_training(resolved)  # refuses what cannot train; fills trained models' class_names, num_classes
     structures = check_vision(resolved, cache_dir)
     check_render(resolved, structures)
+    notes += accentuate_plan(resolved, structures)
     check_gallery(resolved, structures)
     choose_views(resolved, lambda model: layer_shapes(structures[model]))
     notes += check_views(resolved, structures)

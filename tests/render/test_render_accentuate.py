@@ -80,15 +80,20 @@ def test_transparency_lies_only_where_the_unit_looks(grating_net):
         assert (m[box] > 0).mean() > 0.99
 
 
-def test_more_images_than_the_patches_stage_keeps_fails_at_start():
-    from featvis.core.config import ConfigError
-    from featvis.render.checks import check_render
+def test_accentuation_fits_the_patches_table_and_square_rgb_models_with_a_note():
+    from featvis.render.checks import accentuate_plan
 
-    config = {"render": {"jobs": {}, "accentuate": {"enabled": True, "patches": 5}}, "patches": {"k": 4}}
-    with pytest.raises(ConfigError, match=r"render.accentuate.patches: 5 .* keeps 4 \(patches.k\)"):
-        check_render(config, {})
+    config = {"render": {"jobs": {"a": {"model": "rgba"}, "b": {"model": "lite"}},
+                         "accentuate": {"enabled": True, "patches": 5}}, "patches": {"k": 4}}
+    structures = {"lite": {"input": [3, 160, 160]}, "rgba": {"input": [4, 32, 48]}, "other": {"input": [1, 28, 28]}}
+    notes = accentuate_plan(config, structures)
+    assert config["render"]["accentuate"]["patches"] == 4 and config["render"]["accentuate"]["models"] == ["lite"]
+    assert "keeps 4 (patches.k): accentuating 4" in notes[0]
+    assert notes[1] == ("no feature accentuation for rgba: its input is 4x32x48 (channels x height x width); "
+                        "accentuation needs a square RGB input")
+    assert len(notes) == 2  # `other` renders nothing: no note
     config["render"]["accentuate"]["enabled"] = False
-    check_render(config, {})
+    assert accentuate_plan(config, structures) == []
 
 
 def test_top_targets_take_the_best_images_of_each_unit_in_order():

@@ -22,7 +22,6 @@ def check_render(config: Mapping[str, Any], structures: Mapping[str, Mapping[str
         for item, spec in job.get("objectives", {}).items():
             for kind, args in objective_terms(spec):
                 _check_term(config, job, kind, args, structure, f"{where}.objectives.{item}.{kind}")
-    _check_accentuate(config)
     for kind, jobs in render.get("figures", {}).items():
         for name, job in jobs.items():
             where, structure = f"render.figures.{kind}.{name}", structures[job["model"]]
@@ -32,13 +31,29 @@ def check_render(config: Mapping[str, Any], structures: Mapping[str, Mapping[str
             check_channels(job["model"], job["layer"], used, structure, where)
 
 
-def _check_accentuate(config: Mapping[str, Any]) -> None:
-    """Accentuation reads the patches stage's top-K table, so it cannot ask for more images than K."""
+def accentuate_plan(config: dict[str, Any], structures: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Fit accentuation to what exists, with a note for each change (nothing here is the user's error):
+    at most ``patches.k`` images per unit (the patches stage's table holds no more), and only models
+    whose input is a square RGB image (a photo seeds an image parametrization, which is square and
+    3-channel); ``render.accentuate.models`` lists the models it runs on."""
     accent = config.get("render", {}).get("accentuate", {})
+    if not accent.get("enabled"):
+        return []
+    notes = []
     k = config.get("patches", {}).get("k")
-    if accent.get("enabled") and k is not None and accent.get("patches", 0) > k:
-        raise ConfigError(f"render.accentuate.patches: {accent['patches']} top images per unit, but the patches "
-                          f"stage keeps {k} (patches.k): lower render.accentuate.patches or raise patches.k")
+    if k is not None and accent.get("patches", 0) > k:
+        notes.append(f"render.accentuate.patches: {accent['patches']} top images per unit, but the patches stage "
+                     f"keeps {k} (patches.k): accentuating {k}")
+        accent["patches"] = k
+    accent["models"] = []
+    for model, structure in structures.items():
+        shape = list(structure.get("input", []))  # (channels, height, width)
+        if len(shape) == 3 and shape[0] == 3 and shape[1] == shape[2]:
+            accent["models"].append(model)
+        elif any(job["model"] == model for job in config["render"].get("jobs", {}).values()):
+            notes.append(f"no feature accentuation for {model}: its input is {'x'.join(map(str, shape))} "
+                         "(channels x height x width); accentuation needs a square RGB input")
+    return notes
 
 
 def objective_terms(spec: Mapping[str, Any]) -> list[tuple[str, Any]]:

@@ -14,7 +14,7 @@ def accent_layers():
         (model, layer, dataset)
         for model, dataset in analysis_pairs()
         for layer in view_layers("patches", model, dataset)
-        if (model, layer) in rendered
+        if (model, layer) in rendered and model in ACCENTUATE["models"]
     ]
 
 
