@@ -104,3 +104,22 @@ def test_top_targets_take_the_best_images_of_each_unit_in_order():
     targets, rows = top_targets(topk, [0, 1], 3)
     assert rows == [7, 3, 5, 2]  # unit 1 has one image only (a dataset smaller than K)
     assert targets[1] == Target(0, 1, 6, 1) and targets[3] == Target(1, 4, 9, 0)
+
+
+def test_a_unit_without_positions_is_accentuated_as_a_whole():
+    """A (N, C) layer (a classifier, a transformer's class token): the unit is the channel itself."""
+    from collections import OrderedDict
+
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(OrderedDict(conv=nn.Conv2d(3, 4, 3), relu=nn.ReLU(), pool=nn.AdaptiveAvgPool2d(1),
+                                    flat=nn.Flatten(), fc=nn.Linear(4, 2))).eval()
+    photos = np.random.default_rng(0).uniform(0.2, 0.8, (2, 32, 32, 3)).astype(np.float32)
+    out = accentuate(net, "fc", [Target(channel=1, y=0, x=0), Target(channel=0, y=0, x=0)], photos,
+                     AccentSettings(steps=8, lr=0.1, pull=0.0))
+    with torch.no_grad():
+        mean, std = (torch.tensor(v).reshape(1, 3, 1, 1) for v in (AccentSettings.mean, AccentSettings.std))
+        logits = net((torch.as_tensor(photos).permute(0, 3, 1, 2) - mean) / std)
+    np.testing.assert_allclose(out.before, [logits[0, 1], logits[1, 0]], rtol=1e-5, atol=1e-6)
+    assert (out.after > out.before).all()

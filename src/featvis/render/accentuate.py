@@ -89,13 +89,16 @@ class Accentuation:
 
 
 def unit_at(layer: str, targets: Sequence[Target]) -> Objective:
-    """Item i's channel at its own position (y_i, x_i)."""
+    """Item i's channel at its own position (y_i, x_i); a layer without positions ((N, C): a classifier,
+    a transformer's class token) gives the channel itself."""
     channels = torch.tensor([t.channel for t in targets])
     ys, xs = torch.tensor([t.y for t in targets]), torch.tensor([t.x for t in targets])
 
     def fn(acts: Mapping[str, torch.Tensor]) -> torch.Tensor:
         act = acts[layer]
         index = torch.arange(act.shape[0], device=act.device)
+        if act.dim() == 2:
+            return act[index, channels.to(act.device)]
         return act[index, channels.to(act.device), ys.to(act.device), xs.to(act.device)]
 
     return Objective(fn, [layer], f"unit_at({layer})", [_range_check(layer, channels.tolist(), "channel")])
