@@ -115,7 +115,8 @@ def seed_renders(model: nn.Module, layer: str, channels: Sequence[int], settings
     made = {}
     if todo:
         seed_list = [derive_seed(base_seed, layer, c, s) for c, s in todo]
-        result = render(model, obj.channel(layer, [c for c, _ in todo]), seed_list, settings, device=str(device))
+        result = render(model, obj.channel(layer, [c for c, _ in todo]), seed_list, settings, device=str(device),
+                        progress=True)  # seed renders: as long as the render job itself
         made = dict(zip(todo, result.images, strict=True))
     images = np.stack([reuse[c] if (c, s) not in made else made[(c, s)] for c, s in items])
     return images.astype(np.float32), [derive_seed(base_seed, layer, c, s) for c, s in items]
