@@ -18,6 +18,7 @@ from featvis.concepts.methods import Dictionary, one_thread
 from featvis.concepts.quality import CodeStats
 from featvis.concepts.sampling import as_rows
 from featvis.core.hooks import capture, run_to_layers
+from featvis.core.progress import tracked
 from featvis.vision.data import iter_batches
 from featvis.vision.mining import Miner
 
@@ -27,11 +28,11 @@ CHUNK = 65536  # positions encoded at once
 @torch.no_grad()
 def layer_batches(model, paths: Sequence[str], layers: Sequence[str], device: torch.device, batch_size: int = 64,
                   workers: int = 0, offset: int = 0) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
-    """``(offset + start, {layer: activation})`` for each batch of images at ``paths``."""
+    """``(offset + start, {layer: activation})`` for each batch of images at ``paths`` (progress on the console)."""
     module = model.module.to(device)
+    batches = iter_batches(list(paths), model.preprocess, batch_size, workers, pin_memory=device.type == "cuda")
     with capture(module, list(layers), stop_early=True) as outputs:
-        for start, batch in iter_batches(list(paths), model.preprocess, batch_size, workers,
-                                         pin_memory=device.type == "cuda"):
+        for start, batch in tracked(batches, -(-len(paths) // batch_size), f"concepts {model.name}", "batches"):
             run_to_layers(module, batch.to(device), outputs)
             yield offset + start, {name: outputs[name].detach().float().cpu() for name in layers}
 
